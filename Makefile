@@ -1,0 +1,58 @@
+# The two set-up commands (see README): `make book` builds the site, `make test` runs every test.
+# Both create the virtual environment .venv on first use.
+PYTHON ?= python3
+# This project's machines carry a local CPU wheel of torch 2.13.0; an unpinned torch would pull GBs
+# of CUDA packages. On a GPU machine: make TORCH_SPEC='torch' (or keep the torch you have).
+TORCH_SPEC ?= torch==2.13.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Fast mode and headless settings for the test suite and CI-sized builds.
+export RELUCOURSE_PROGRESS ?= 0
+NB_THREADS ?= 1
+
+.PHONY: env book book-full test test-unit test-notebooks test-book test-browser lint bench lab clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[book,test,lab]"
+	touch $(STAMP)
+
+## The site: RELUCOURSE_FAST is left as you set it (unset: full on a GPU, fast on a CPU).
+book: env
+	RELUCOURSE_STATIC=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Site built: $(CURDIR)/_build/html/index.html"
+
+## All tests: lint, unit tests and notebooks (nbval) in parallel, strict site build, browser tests.
+test: env
+	$(MAKE) lint test-unit test-notebooks test-book test-browser
+
+lint:
+	$(BIN)/ruff check src tests benchmarks chapters labs quizzes
+
+test-unit:
+	$(BIN)/python -m pytest -q -m "not browser" tests
+
+test-notebooks:
+	RELUCOURSE_FAST=1 OMP_NUM_THREADS=$(NB_THREADS) $(BIN)/python -m pytest -q -n 2 --dist loadscope \
+		--nbval-lax --nbval-current-env chapters labs quizzes
+
+test-book:
+	rm -rf _build
+	RELUCOURSE_FAST=1 RELUCOURSE_STATIC=1 $(BIN)/jupyter-book build . -W -n --keep-going
+
+test-browser:
+	$(BIN)/python -m pytest -q -m browser tests
+
+bench: env
+	$(BIN)/python benchmarks/run_all.py
+
+lab: env
+	$(BIN)/jupyter lab
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

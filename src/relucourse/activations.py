@@ -1,0 +1,141 @@
+"""Registry of the activation functions the course compares.
+
+Chapter: "Activation functions and their derivatives" (chapters/01_activations.ipynb).
+
+Every module here is out-of-place (never ``inplace=True``) so forward hooks see the true
+post-activation values. Each entry also names the ``torch.nn.init.calculate_gain`` nonlinearity
+that initialisation should use for it (``init.py``).
+
+Formulas:
+    sigmoid(x)  = 1 / (1 + exp(-x)),           sigmoid'(x) = s(1 - s) <= 1/4
+    tanh(x)     = 2 sigmoid(2x) - 1,            tanh'(x) = 1 - tanh(x)^2 <= 1
+    relu(x)     = max(0, x),                    relu'(x) in {0, 1}
+    softplus(x) = log(1 + exp(beta x)) / beta,  softplus'(x) = sigmoid(beta x)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class ScaledSigmoid(nn.Module):
+    """sigmoid(scale * x): with scale=4 the slope at 0 is 1, the "just rescale it" objection."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.scale * x)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class _ReLULeakyBackward(torch.autograd.Function):
+    """Forward is an exact ReLU; backward lets a small gradient through negative inputs."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, negative_slope: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.negative_slope = negative_slope
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        slope = torch.where(x > 0, torch.ones_like(x), torch.full_like(x, ctx.negative_slope))
+        return grad_out * slope, None
+
+
+class ReLULeakyBackward(nn.Module):
+    """"Forward ReLU, backward leaky": keeps hard zeros but lets dead units receive gradient."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ReLULeakyBackward.apply(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """One registered activation: how to build it and which init gain suits it."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    gain_nonlinearity: str
+    description: str
+
+
+def _spec(name: str, factory: Callable[..., nn.Module], gain: str, description: str) -> None:
+    ACTIVATIONS[name] = ActivationSpec(name, factory, gain, description)
+
+
+ACTIVATIONS: dict[str, ActivationSpec] = {}
+_spec("sigmoid", ScaledSigmoid, "sigmoid", "logistic sigmoid 1/(1+e^-x); slope 1/4 at 0")
+_spec("tanh", nn.Tanh, "tanh", "hyperbolic tangent; zero-centred sigmoid, slope 1 at 0")
+_spec("relu", nn.ReLU, "relu", "max(0, x); exact zeros for x < 0")
+_spec("leaky_relu", lambda negative_slope=0.01: nn.LeakyReLU(negative_slope), "leaky_relu",
+      "max(a x, x) with a small slope a for x < 0")
+_spec("prelu", lambda init=0.25: nn.PReLU(init=init), "leaky_relu",
+      "leaky ReLU whose negative slope is learned")
+_spec("softplus", lambda beta=1.0: nn.Softplus(beta=beta), "relu",
+      "log(1+e^(beta x))/beta; a smooth ReLU with no exact zeros")
+_spec("elu", lambda alpha=1.0: nn.ELU(alpha=alpha), "relu", "x for x>0, alpha(e^x-1) otherwise")
+_spec("gelu", nn.GELU, "relu", "x * Phi(x), used in transformers")
+_spec("silu", nn.SiLU, "relu", "x * sigmoid(x) (swish)")
+_spec("relu_leaky_backward", ReLULeakyBackward, "relu",
+      "ReLU forward, leaky-ReLU gradient backward (custom autograd.Function)")
+_spec("identity", nn.Identity, "linear", "no nonlinearity (a deep linear network)")
+
+
+def activation_names() -> tuple[str, ...]:
+    return tuple(ACTIVATIONS)
+
+
+def get_spec(name: str) -> ActivationSpec:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(activation_names())}"
+        ) from None
+
+
+def get_activation(name: str, **kwargs: Any) -> nn.Module:
+    """Build a fresh activation module: ``get_activation("leaky_relu", negative_slope=0.1)``."""
+    spec = get_spec(name)
+    try:
+        return spec.factory(**kwargs)
+    except TypeError as err:
+        raise TypeError(f"bad options {kwargs} for activation {name!r}: {err}") from None
+
+
+def activation_fn(name: str, **kwargs: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation as a plain function of a tensor, for plots and derivative checks."""
+    module = get_activation(name, **kwargs)
+    return module.__call__
+
+
+def derivative(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    """d activation / dx at each point of ``x``, computed by autograd (no hand-written formulas)."""
+    x = x.detach().clone().requires_grad_(True)
+    y = activation_fn(name, **kwargs)(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    return grad.detach()
+
+
+def max_derivative(name: str, lo: float = -10.0, hi: float = 10.0, points: int = 200_001,
+                   **kwargs: Any) -> float:
+    """Largest derivative of an activation on a fine grid (sigmoid: 0.25, at x = 0)."""
+    return derivative(name, torch.linspace(lo, hi, points, dtype=torch.float64), **kwargs).max().item()

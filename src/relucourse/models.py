@@ -1,0 +1,153 @@
+"""The networks the course trains: a configurable MLP and a small CNN.
+
+Both use stable, named blocks so probes can target layers by name: hidden layer ``i`` is
+``blocks.i`` with children ``linear`` (or ``conv``), ``norm`` and ``act`` (e.g. ``blocks.3.act``).
+The classifier is ``head``. Initialisation is applied here via ``init.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from relucourse.activations import get_activation, get_spec
+from relucourse.config import ModelConfig
+from relucourse.init import init_layer_
+
+ARCHITECTURES = ("mlp", "cnn")
+
+
+class Block(nn.Module):
+    """linear -> (BatchNorm) -> activation."""
+
+    def __init__(self, linear: nn.Module, norm: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.linear = linear
+        self.norm = norm
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.linear(x)))
+
+
+def _init_block_layers(
+    layers: list[nn.Module], activation: str, activation_kwargs: dict[str, Any], init: str,
+    init_kwargs: dict[str, Any], bias_init: float | None,
+) -> None:
+    nonlinearity = get_spec(activation).gain_nonlinearity
+    slope = activation_kwargs.get("negative_slope", 0.01)
+    for layer in layers:
+        init_layer_(layer, init, nonlinearity=nonlinearity, negative_slope=slope, bias=bias_init,
+                    **init_kwargs)
+
+
+class MLP(nn.Module):
+    """``depth`` hidden layers of ``width`` units, then a linear ``head``.
+
+    ``bias_init`` sets every bias (None keeps PyTorch's default); the head uses the same init as
+    the hidden layers with a gain of 1 (``linear``) for the PyTorch-default-free schemes.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        width: int = 64,
+        depth: int = 4,
+        activation: str = "relu",
+        activation_kwargs: dict[str, Any] | None = None,
+        init: str = "pytorch_default",
+        init_kwargs: dict[str, Any] | None = None,
+        bias_init: float | None = 0.0,
+        batchnorm: bool = False,
+    ) -> None:
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        activation_kwargs = dict(activation_kwargs or {})
+        init_kwargs = dict(init_kwargs or {})
+        self.activation = activation
+        blocks = []
+        fan_in = in_features
+        for _ in range(depth):
+            linear = nn.Linear(fan_in, width)
+            norm = nn.BatchNorm1d(width) if batchnorm else nn.Identity()
+            blocks.append(Block(linear, norm, get_activation(activation, **activation_kwargs)))
+            fan_in = width
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(width, out_features)
+        _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
+                           init_kwargs, bias_init)
+        head_init = init if init in ("pytorch_default", "normal", "constant") else "xavier_normal"
+        init_layer_(self.head, head_init, nonlinearity="linear", bias=bias_init,
+                    **{k: v for k, v in init_kwargs.items() if k in ("std", "value")})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class SmallCNN(nn.Module):
+    """Conv blocks (conv -> norm -> act -> pool) and a linear head; 1-D or 2-D inputs.
+
+    Input shape (N, C, L) for ``dims=1`` (MNIST-1D) or (N, C, H, W) for ``dims=2`` (images).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: tuple[int, ...] = (16, 32),
+        dims: int = 2,
+        activation: str = "relu",
+        activation_kwargs: dict[str, Any] | None = None,
+        init: str = "pytorch_default",
+        bias_init: float | None = 0.0,
+        batchnorm: bool = False,
+    ) -> None:
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        conv_cls = nn.Conv1d if dims == 1 else nn.Conv2d
+        norm_cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        pool_cls = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
+        activation_kwargs = dict(activation_kwargs or {})
+        blocks = []
+        c_in = in_channels
+        for c_out in channels:
+            conv = conv_cls(c_in, c_out, kernel_size=3, padding=1)
+            norm = norm_cls(c_out) if batchnorm else nn.Identity()
+            block = Block(conv, norm, get_activation(activation, **activation_kwargs))
+            blocks.append(block)
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = pool_cls(2)
+        self.global_pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(c_in, num_classes)
+        _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
+                           {}, bias_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = self.pool(block(x))
+        return self.head(self.global_pool(x).flatten(1))
+
+
+def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
+                in_channels: int = 1, dims: int = 1) -> nn.Module:
+    """Build the model a ``ModelConfig`` describes (seed first: init is random)."""
+    if cfg.arch == "mlp":
+        return MLP(in_features, num_classes, width=cfg.width, depth=cfg.depth,
+                   activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
+                   init=cfg.init, init_kwargs=cfg.init_kwargs, bias_init=cfg.bias_init,
+                   batchnorm=cfg.batchnorm)
+    if cfg.arch == "cnn":
+        channels = tuple([cfg.width] * cfg.depth)
+        return SmallCNN(in_channels, num_classes, channels=channels, dims=dims,
+                        activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
+                        init=cfg.init, bias_init=cfg.bias_init, batchnorm=cfg.batchnorm)
+    raise ValueError(f"unknown architecture {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")

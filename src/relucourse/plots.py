@@ -1,0 +1,119 @@
+"""One plotting style for the whole course; functions take result records, never models.
+
+Readability rules: labelled axes, a title, a legend; the Okabe-Ito colour-blind-safe palette with a
+fixed colour per activation across every chapter; an opaque white figure background so figures stay
+readable when the site is in dark mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from cycler import cycler
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with all common colour-vision types.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+ACTIVATION_COLORS = {
+    "sigmoid": "#D55E00",  # vermillion
+    "tanh": "#E69F00",  # orange
+    "relu": "#0072B2",  # blue
+    "leaky_relu": "#56B4E9",  # sky blue
+    "prelu": "#56B4E9",
+    "softplus": "#009E73",  # bluish green
+    "elu": "#CC79A7",  # reddish purple
+    "gelu": "#000000",
+    "silu": "#F0E442",  # yellow
+    "relu_leaky_backward": "#CC79A7",
+    "identity": "#777777",
+}
+LINESTYLES = ["-", "--", ":", "-."]
+
+STYLE: dict[str, Any] = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "figure.dpi": 110,
+    "figure.figsize": (7.0, 4.0),
+    "figure.constrained_layout.use": True,
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.9,
+    "lines.linewidth": 2.0,
+    "text.color": "black",
+    "axes.labelcolor": "black",
+    "xtick.color": "black",
+    "ytick.color": "black",
+}
+
+
+def use_style() -> None:
+    """Apply the course style to matplotlib (``runtime.setup`` calls this)."""
+    mpl.rcParams.update(STYLE)
+
+
+def color_for(name: str, index: int = 0) -> str:
+    """The activation's fixed colour, or the palette's ``index``-th colour for other labels."""
+    return ACTIVATION_COLORS.get(name, OKABE_ITO[index % len(OKABE_ITO)])
+
+
+def finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> plt.Axes:
+    """Every course plot ends here: title, axis labels, legend when there are labelled lines."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return ax
+
+
+def mean_band(ax: plt.Axes, x: Sequence[float], runs: Sequence[Sequence[float]], label: str,
+              color: str | None = None, linestyle: str = "-") -> None:
+    """Mean line with a +/- one-standard-deviation band over runs (seeds)."""
+    arr = np.asarray(runs, dtype=float)
+    mean = arr.mean(axis=0)
+    std = arr.std(axis=0) if len(arr) > 1 else np.zeros_like(mean)
+    (line,) = ax.plot(x, mean, label=f"{label} (n={len(arr)})", color=color, linestyle=linestyle)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def curves(groups: dict[str, Sequence[Any]], metric: str = "test_acc",
+           ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """Training curves: ``groups`` maps a label to a list of TrainResults (one per seed).
+
+    A label's colour follows the activation it starts with (``"relu, depth 8"`` -> relu's colour).
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, (label, results) in enumerate(groups.items()):
+        first = label.split(",")[0].split(" ")[0]
+        steps = results[0].steps
+        mean_band(ax, steps, [getattr(r, metric) for r in results], label,
+                  color=color_for(first, i), linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
+    nice = {"test_acc": "test accuracy", "train_loss": "training loss", "test_loss": "test loss"}
+    return finish(ax, title or f"{nice.get(metric, metric)} (mean ± std over seeds)",
+                  "training step", nice.get(metric, metric))
+
+
+def layer_profile(values_by_label: dict[str, Sequence[float]], ylabel: str, title: str,
+                  log: bool = True, ax: plt.Axes | None = None) -> plt.Axes:
+    """One value per layer (gradient norm, variance...) for several configurations."""
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, (label, values) in enumerate(values_by_label.items()):
+        first = label.split(",")[0].split(" ")[0]
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label,
+                color=color_for(first, i), linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
+    if log:
+        ax.set_yscale("log")
+    return finish(ax, title, "layer (1 = closest to the input)", ylabel)

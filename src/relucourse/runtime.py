@@ -1,0 +1,157 @@
+"""The one place that decides *how* the course runs: device, seeds and fast/full mode.
+
+Every notebook starts with ``rc.setup()``, which prints what was chosen and why, so a reader never
+has to guess whether a number came from a 2-core CI runner in fast mode or a GPU at full size.
+
+Environment variables (all optional):
+
+* ``RELUCOURSE_FAST``: ``1`` = fast mode (small sizes, used by CI), ``0`` = full mode. Unset: full
+  mode on a GPU, fast mode on a CPU-only machine (the banner says so).
+* ``RELUCOURSE_DEVICE``: ``auto`` (default: cuda > mps > cpu), ``cuda``, ``mps`` or ``cpu``.
+* ``RELUCOURSE_PROGRESS``: ``0`` hides progress bars (the test and build commands set it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+FAST_ENV = "RELUCOURSE_FAST"
+DEVICE_ENV = "RELUCOURSE_DEVICE"
+PROGRESS_ENV = "RELUCOURSE_PROGRESS"
+VALID_DEVICES = ("auto", "cuda", "mps", "cpu")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+T = TypeVar("T")
+
+
+def _parse_flag(name: str, default: bool | None) -> bool | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not understood; use one of {_TRUE + _FALSE}")
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can run on, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(requested: str | torch.device | None = None) -> torch.device:
+    """Resolve a device name, preferring cuda > mps > cpu for ``"auto"``.
+
+    An explicit request for a device that is absent raises instead of silently running elsewhere.
+    """
+    if isinstance(requested, torch.device):
+        requested = requested.type
+    name = (requested or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    if name not in VALID_DEVICES:
+        raise ValueError(f"unknown device {name!r}; valid choices: {', '.join(VALID_DEVICES)}")
+    present = available_devices()
+    if name == "auto":
+        return torch.device(present[0])
+    if name not in present:
+        raise RuntimeError(
+            f"device {name!r} was requested but is not available here; available: "
+            f"{', '.join(present)} (or use 'auto')"
+        )
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Whether the course runs at CI size (fast) or full size, and why."""
+
+    fast: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return "fast" if self.fast else "full"
+
+
+def current_mode(device: torch.device | None = None) -> Mode:
+    """Read ``RELUCOURSE_FAST``; unset means full size on a GPU and fast size on a CPU."""
+    flag = _parse_flag(FAST_ENV, None)
+    if flag is not None:
+        return Mode(flag, f"{FAST_ENV}={os.environ[FAST_ENV]}")
+    device = device or pick_device()
+    if device.type == "cpu":
+        return Mode(True, f"auto: no GPU found; set {FAST_ENV}=0 for full size")
+    return Mode(False, f"auto: running on {device.type}; set {FAST_ENV}=1 for fast mode")
+
+
+def is_fast() -> bool:
+    return current_mode().fast
+
+
+def by_mode(fast: T, full: T) -> T:
+    """Pick a size for the current mode: ``steps = by_mode(300, 5000)``."""
+    return fast if is_fast() else full
+
+
+def show_progress() -> bool:
+    """Progress bars are on unless ``RELUCOURSE_PROGRESS=0`` (headless CI and site builds)."""
+    return bool(_parse_flag(PROGRESS_ENV, True))
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); returns a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What ``setup`` chose; notebooks keep it as ``rt`` and pass ``rt.device`` along."""
+
+    device: torch.device
+    mode: Mode
+    seed: int
+
+    @property
+    def fast(self) -> bool:
+        return self.mode.fast
+
+    def banner(self) -> str:
+        from relucourse import __version__
+
+        return (
+            f"relucourse {__version__} | mode: {self.mode.name} ({self.mode.reason}) | "
+            f"device: {self.device.type} | torch {torch.__version__} | "
+            f"python {platform.python_version()} | seed {self.seed}"
+        )
+
+
+def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> Runtime:
+    """Start a notebook: pick the device and mode, seed everything, apply the plot style, say so."""
+    from relucourse import plots
+
+    chosen = pick_device(device)
+    rt = Runtime(device=chosen, mode=current_mode(chosen), seed=seed)
+    seed_everything(seed)
+    plots.use_style()
+    if not quiet:
+        print(rt.banner())
+    return rt

@@ -1,0 +1,66 @@
+"""Pure tensor -> number statistics the chapters report (no hooks, no models).
+
+Conventions: activations are (N, units) or (N, channels, ...); a "unit" is a column (or channel).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def zero_fraction(acts: torch.Tensor) -> float:
+    """Fraction of entries that are exactly 0.0 (ReLU's hard zeros; softplus never gives any)."""
+    return (acts == 0).float().mean().item()
+
+
+def near_zero_fraction(acts: torch.Tensor, eps: float = 1e-2) -> float:
+    """Fraction of entries with |a| < eps: the soft analogue of sparsity."""
+    return (acts.abs() < eps).float().mean().item()
+
+
+def saturation_fraction(acts: torch.Tensor, activation: str = "sigmoid",
+                        margin: float = 0.05) -> float:
+    """Fraction of entries within ``margin`` of the activation's asymptotes.
+
+    sigmoid: a < margin or a > 1 - margin (derivative < ~margin); tanh: |a| > 1 - margin.
+    """
+    if activation == "sigmoid":
+        saturated = (acts < margin) | (acts > 1 - margin)
+    elif activation == "tanh":
+        saturated = acts.abs() > 1 - margin
+    else:
+        raise ValueError(f"saturation is defined for 'sigmoid' and 'tanh', not {activation!r}")
+    return saturated.float().mean().item()
+
+
+def _per_unit(acts: torch.Tensor) -> torch.Tensor:
+    """(N, units, ...) -> (N', units): spatial positions count as extra samples."""
+    if acts.dim() == 2:
+        return acts
+    return acts.transpose(0, 1).flatten(1).T
+
+
+def dead_unit_mask(acts: torch.Tensor) -> torch.Tensor:
+    """Boolean per unit: True if the unit is exactly zero on every sample given."""
+    return (_per_unit(acts) == 0).all(dim=0)
+
+
+def dead_fraction(acts: torch.Tensor) -> float:
+    """Fraction of units that are zero on every sample (dead ReLUs)."""
+    return dead_unit_mask(acts).float().mean().item()
+
+
+def second_moment(acts: torch.Tensor) -> float:
+    """E[a^2] over all entries: the quantity Kaiming init keeps constant across layers."""
+    return acts.pow(2).mean().item()
+
+
+def summarize(acts: torch.Tensor) -> dict[str, float]:
+    """Mean, std, exact-zero fraction and second moment of one layer's activations."""
+    acts = acts.detach().float()
+    return {
+        "mean": acts.mean().item(),
+        "std": acts.std().item() if acts.numel() > 1 else 0.0,
+        "zero_frac": zero_fraction(acts),
+        "second_moment": second_moment(acts),
+    }
