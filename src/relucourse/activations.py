@@ -130,7 +130,10 @@ def activation_fn(name: str, **kwargs: Any) -> Callable[[torch.Tensor], torch.Te
 def derivative(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     """d activation / dx at each point of ``x``, computed by autograd (no hand-written formulas)."""
     x = x.detach().clone().requires_grad_(True)
-    y = activation_fn(name, **kwargs)(x)
+    # Match x's dtype/device: PReLU's learned slope is a float32 parameter and would not mix with
+    # the float64 grids used for exact derivative checks (max_derivative).
+    module = get_activation(name, **kwargs).to(device=x.device, dtype=x.dtype)
+    y = module(x)
     (grad,) = torch.autograd.grad(y.sum(), x)
     return grad.detach()
 

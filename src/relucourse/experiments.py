@@ -64,7 +64,9 @@ def _load_cached(path: Path, key: str) -> TrainResult | None:
         if payload.get("key") != key:
             raise ValueError("key mismatch")
         return TrainResult.from_dict(payload["result"])
-    except (ValueError, KeyError, TypeError) as err:
+    # ValueError covers bad JSON and bad UTF-8; AttributeError a payload that is not an object;
+    # OSError a file that cannot be read.
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
         print(f"[relucourse] ignoring unusable cache file {path.name} ({err}); recomputing")
         return None
 
@@ -103,8 +105,19 @@ def run(cfg: RunConfig, probes: Sequence[Callback] = (), device: str | None = No
 
 def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int] = (0, 1, 2),
           probes_factory: type[Callback] | None = None, device: str | None = None,
-          ) -> dict[str, list[TrainResult]]:
-    """Run each config once per seed (model seed = ``train.seed``); returns label -> results."""
+          engine: str = "loop") -> dict[str, list[TrainResult]]:
+    """Run each config once per seed (model seed = ``train.seed``); returns label -> results.
+
+    ``engine="loop"`` (default) calls ``run`` per config and seed. ``engine="batched"`` trains
+    each group of same-shaped MLPs at once (``relucourse.engine``; same results within float
+    tolerance, cached under their own keys; probes: ``LayerStatsProbe`` only).
+    """
+    if engine == "batched":
+        from relucourse.engine import sweep_batched
+
+        return sweep_batched(cfgs, seeds, probes_factory=probes_factory, device=device)
+    if engine != "loop":
+        raise ValueError(f"unknown engine {engine!r}; valid: 'loop', 'batched'")
     if not isinstance(cfgs, dict):
         cfgs = {c.fingerprint(): c for c in cfgs}
     out: dict[str, list[TrainResult]] = {}

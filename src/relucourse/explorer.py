@@ -43,12 +43,17 @@ def _default(spec: Any) -> Any:
     if isinstance(spec, list):
         return spec[0]
     if isinstance(spec, tuple):
+        # The slider's starting value exactly as ipywidgets computes it (_get_min_max_value), so
+        # the site's still figure matches what a live reader first sees: the midpoint, kept in
+        # the type of (hi - lo), then moved down onto the step grid.
         lo, hi = spec[0], spec[1]
-        mid = (lo + hi) / 2
-        if all(isinstance(v, int) for v in spec):
-            step = spec[2] if len(spec) > 2 else 1
-            return lo + ((hi - lo) // 2 // step) * step
-        return mid
+        diff = hi - lo
+        value = lo + diff / 2
+        if not isinstance(value, type(diff)):
+            value = lo + diff // 2
+        if len(spec) > 2:
+            value = lo + int((value - lo) / spec[2]) * spec[2]
+        return value
     if hasattr(spec, "value"):
         return spec.value
     return spec

@@ -41,6 +41,11 @@ def _check_scheme(scheme: str) -> None:
         raise ValueError(f"unknown init scheme {scheme!r}; valid schemes: {', '.join(INIT_SCHEMES)}")
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"unknown mode {mode!r}; valid modes: fan_in, fan_out")
+
+
 def gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
     """``calculate_gain`` with the leaky slope passed through."""
     if nonlinearity == "leaky_relu":
@@ -60,6 +65,7 @@ def weight_variance(
 ) -> float:
     """The Var[W] each scheme aims for (the formulas in this module's docstring)."""
     _check_scheme(scheme)
+    _check_mode(mode)
     g2 = gain(nonlinearity, negative_slope) ** 2
     fan = fan_in if mode == "fan_in" else fan_out
     base = {
@@ -88,8 +94,7 @@ def init_layer_(
 ) -> None:
     """Initialise one Linear/Conv layer in place."""
     _check_scheme(scheme)
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"unknown mode {mode!r}; valid modes: fan_in, fan_out")
+    _check_mode(mode)
     w = layer.weight
     g = gain(nonlinearity, negative_slope)
     if scheme == "pytorch_default":

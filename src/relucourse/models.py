@@ -108,6 +108,7 @@ class SmallCNN(nn.Module):
         init: str = "pytorch_default",
         bias_init: float | None = 0.0,
         batchnorm: bool = False,
+        init_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if dims not in (1, 2):
@@ -129,7 +130,7 @@ class SmallCNN(nn.Module):
         self.global_pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(c_in, num_classes)
         _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
-                           {}, bias_init)
+                           dict(init_kwargs or {}), bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -149,5 +150,6 @@ def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
         channels = tuple([cfg.width] * cfg.depth)
         return SmallCNN(in_channels, num_classes, channels=channels, dims=dims,
                         activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
-                        init=cfg.init, bias_init=cfg.bias_init, batchnorm=cfg.batchnorm)
+                        init=cfg.init, bias_init=cfg.bias_init, batchnorm=cfg.batchnorm,
+                        init_kwargs=cfg.init_kwargs)
     raise ValueError(f"unknown architecture {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")

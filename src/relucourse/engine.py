@@ -1,0 +1,414 @@
+"""Train a whole sweep of same-shaped MLPs at once: stacked parameters and batched matmuls.
+
+The chapters train many small models (activations x inits x depths x seeds). One small MLP leaves
+a GPU (or even a CPU core) mostly idle, and a Python loop over models pays the per-step overhead
+once per model. Here M members share one training loop: every weight is stored stacked as
+``(M, out, in)`` and a hidden layer is one batched matmul,
+
+    h_m <- act(h_m W_m^T + b_m)   for all m at once   (``torch.baddbmm``),
+
+so the per-step overhead is paid once for the whole sweep. Used by ``experiments.sweep(...,
+engine="batched")`` and measured against the loop in ``benchmarks/bench_engine.py``.
+
+What makes a member identical (within float tolerance) to ``experiments.run`` of its config:
+
+* **init**: each member is built by ``models.build_model`` right after ``seed_everything(seed)``,
+  exactly as ``run`` does, and its parameters are stacked (``torch.func.stack_module_state``);
+* **batch order**: per-model, not shared: member m draws its own epoch permutations from a
+  generator seeded with its ``train.seed``, the very calls ``Dataset.batches`` makes;
+* **loss**: the objective is sum_m L_m, and since dL/dtheta_m only involves L_m, each member gets
+  exactly its own gradient;
+* **optimiser**: ``train.make_optimizer`` over the stacked tensors. SGD (with momentum and weight
+  decay) and Adam are elementwise, so one optimiser over stacked tensors keeps per-model state
+  and gives every member its own update. Members must therefore share the ``TrainConfig`` (all
+  but ``seed``).
+
+Only the matmuls' summation order differs from the one-model path, hence "within float tolerance".
+
+Hot loop: data stay on the device, batches are gathered by indexing, and nothing is read back to
+the host until training ends (losses and accuracies are accumulated as device tensors). Every
+``Instrumentation.every`` steps a separate no-grad forward pass on a fixed probe batch records
+per-layer activation statistics (and optionally weight-gradient norms) for every member, with no
+hooks on the training forward pass. ``compile=True`` (torch.compile) and ``bf16=True`` (bfloat16
+autocast) are CUDA-only options; elsewhere they print a note and use the plain float32 path.
+
+Not supported (a clear ``ValueError`` says so): CNNs, BatchNorm, probes other than
+``instrument.LayerStatsProbe``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from relucourse.activations import get_activation
+from relucourse.config import RunConfig, fingerprint
+from relucourse.data import Dataset
+from relucourse.models import build_model
+from relucourse.runtime import pick_device, seed_everything, show_progress
+from relucourse.train import Callback, TrainResult, make_optimizer
+
+ENGINE_NAME = "batched"
+# Fields that may differ between members of one stack (they only change the initial values).
+PER_MEMBER_MODEL_FIELDS = ("init", "init_kwargs", "bias_init")
+SUPPORTED = ("arch='mlp' without batchnorm, any registered activation (prelu included), any init "
+             "scheme and bias_init, optimizers sgd (with momentum / weight decay) and adam")
+
+
+def _note(message: str) -> None:
+    print(f"[relucourse.engine] {message}")
+
+
+@dataclass(frozen=True)
+class Instrumentation:
+    """Per-layer statistics recorded every ``every`` steps (and at step 0) for each member.
+
+    Rows go to ``result.extras["layer_stats"]`` in ``instrument.LayerStatsProbe``'s format (layer
+    names ``blocks.i.act``; mean, std, zero_frac, second_moment, and dead_frac when
+    ``per_unit_dead``), measured on the first ``n_probe`` training samples. ``grad_norms=True``
+    also writes ``extras["grad_norms"]``: ||dL/dW|| of each hidden layer and the head at those steps.
+    """
+
+    every: int = 50
+    n_probe: int = 512
+    per_unit_dead: bool = True
+    grad_norms: bool = False
+
+
+def check_stackable(cfgs: Sequence[RunConfig]) -> None:
+    """Raise a ``ValueError`` naming the problem unless ``cfgs`` can train as one stack."""
+    if not cfgs:
+        raise ValueError("train_many needs at least one config")
+    first = cfgs[0]
+    for cfg in cfgs:
+        m = cfg.model
+        if m.arch != "mlp":
+            raise ValueError(f"the batched engine trains MLPs only, not arch={m.arch!r}; "
+                             f"supported: {SUPPORTED}")
+        if m.batchnorm:
+            raise ValueError(f"the batched engine does not support batchnorm=True; supported: "
+                             f"{SUPPORTED}. Use experiments.run / sweep(engine='loop') instead.")
+        if cfg.data != first.data:
+            raise ValueError("all members of one stack must share the data config")
+        if dataclasses.replace(cfg.train, seed=0) != dataclasses.replace(first.train, seed=0):
+            raise ValueError("all members of one stack must share the train config except its seed "
+                             f"({cfg.train} vs {first.train})")
+        shape = {f: None for f in PER_MEMBER_MODEL_FIELDS}
+        if dataclasses.replace(m, **shape) != dataclasses.replace(first.model, **shape):
+            raise ValueError("all members of one stack must share the model config except "
+                             f"{', '.join(PER_MEMBER_MODEL_FIELDS)} ({m} vs {first.model})")
+
+
+def stack_key(cfg: RunConfig) -> str:
+    """Configs with the same key can share one stack (``sweep`` groups by it)."""
+    model = dataclasses.replace(cfg.model, **{f: None for f in PER_MEMBER_MODEL_FIELDS})
+    return fingerprint(cfg.data, model, dataclasses.replace(cfg.train, seed=0))
+
+
+def build_members(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
+                  device: torch.device) -> dict[str, torch.Tensor]:
+    """Each member's MLP built as ``experiments.run`` builds it, parameters stacked on dim 0.
+
+    Keys are the MLP's parameter names (``blocks.0.linear.weight``, ``head.bias``...); values are
+    leaf tensors of shape (M, *shape) that require grad.
+    """
+    models = []
+    for cfg in cfgs:
+        seed_everything(cfg.train.seed)
+        models.append(build_model(cfg.model, n_features, num_classes))
+    params, _buffers = torch.func.stack_module_state(models)
+    return {name: p.detach().to(device).requires_grad_(True) for name, p in params.items()}
+
+
+class StackedMLP:
+    """Forward pass of M stacked MLPs; ``x`` is (M, B, F) (own batches) or (B, F) (shared)."""
+
+    def __init__(self, params: dict[str, torch.Tensor], depth: int, activation: str,
+                 activation_kwargs: dict[str, Any]) -> None:
+        self.params, self.depth = params, depth
+        self.prelu = activation == "prelu"
+        # Elementwise activations work on (M, B, W) as they do on (B, W); PReLU's learned slope
+        # is per member, so it is applied by hand below (torch's prelu gives slope a at x = 0 too).
+        self.act: nn.Module | None = None if self.prelu else get_activation(activation,
+                                                                            **activation_kwargs)
+
+    def _linear(self, h: torch.Tensor, name: str) -> torch.Tensor:
+        w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
+        if h.dim() == 3:
+            return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        return torch.matmul(h, w.transpose(1, 2)) + b.unsqueeze(1)
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every hidden layer's post-activation output, (M, B, width) each."""
+        outs, h = [], x
+        for i in range(self.depth):
+            h = self._linear(h, f"blocks.{i}.linear")
+            if self.prelu:
+                slope = self.params[f"blocks.{i}.act.weight"].view(-1, 1, 1)
+                h = torch.where(h > 0, h, slope * h)
+            else:
+                h = self.act(h)  # type: ignore[misc]
+            outs.append(h)
+        return outs
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._linear(self.hidden(x)[-1], "head")
+
+
+def _member_losses(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-member mean cross-entropy, shape (M,)."""
+    logits = model(x)
+    m, b, c = logits.shape
+    return F.cross_entropy(logits.reshape(m * b, c).float(), y.reshape(m * b),
+                           reduction="none").view(m, b).mean(1)
+
+
+@torch.no_grad()
+def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
+              batch_size: int = 4096) -> torch.Tensor:
+    """(2, M): mean test cross-entropy and accuracy of every member, left on the device."""
+    loss_sum = correct = None
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
+        m, b, c = logits.shape
+        loss = F.cross_entropy(logits.reshape(m * b, c), target.repeat(m),
+                               reduction="none").view(m, b).sum(1)
+        hits = (logits.argmax(-1) == target).sum(1)
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        correct = hits if correct is None else correct + hits
+    return torch.stack([loss_sum / len(y), correct.float() / len(y)])  # type: ignore[operator]
+
+
+@torch.no_grad()
+def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) -> torch.Tensor:
+    """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac]."""
+    rows = []
+    for a in model.hidden(probe):
+        flat = a.float().flatten(1)
+        cols = [flat.mean(1), flat.std(1), (flat == 0).float().mean(1), flat.pow(2).mean(1)]
+        if per_unit_dead:
+            cols.append((a == 0).all(dim=1).float().mean(1))
+        rows.append(torch.stack(cols))
+    return torch.stack(rows)
+
+
+class _Batches:
+    """Per-member batch indices, (M, B), drawn exactly as ``Dataset.batches`` draws them."""
+
+    def __init__(self, seeds: Sequence[int], n: int, batch_size: int, device: torch.device) -> None:
+        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
+        self.n, self.bs, self.device = n, min(batch_size, n), device
+        self.starts: list[int] = []
+        self.perm: torch.Tensor | None = None
+
+    def next(self) -> torch.Tensor:
+        if not self.starts:
+            # One host->device copy per epoch, for all members at once.
+            self.perm = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens])
+            self.perm = self.perm.to(self.device)
+            self.starts = list(range(0, self.n - self.bs + 1, self.bs))[::-1]
+        start = self.starts.pop()
+        return self.perm[:, start : start + self.bs]  # type: ignore[index]
+
+
+def _resolve_options(device: torch.device, compile: bool, bf16: bool) -> tuple[bool, bool]:
+    """Keep the CUDA-only options where they can work; otherwise say so and drop them."""
+    if compile and device.type != "cuda":
+        _note(f"compile=True is only used on CUDA (device is {device.type}); running uncompiled")
+        compile = False
+    if bf16 and device.type != "cuda":
+        _note(f"bf16=True is only used on CUDA (device is {device.type}); running in float32")
+        bf16 = False
+    if bf16 and not torch.cuda.is_bf16_supported():
+        _note("this GPU does not support bfloat16; running in float32")
+        bf16 = False
+    return compile, bf16
+
+
+def train_many(
+    cfgs: Sequence[RunConfig],
+    data: Dataset,
+    labels: Sequence[str] | None = None,
+    instrument: Instrumentation | None = None,
+    compile: bool = False,
+    bf16: bool = False,
+    progress: bool | None = None,
+) -> list[TrainResult]:
+    """Train one member per config at once on ``data`` (already on the device); one result each.
+
+    Each ``TrainResult`` has the fields ``train.train`` fills. ``wall_time_s`` is the stack's wall
+    time divided by M (its amortised share); ``extras["engine"]`` records the stack size and the
+    whole stack's time. Configs must be stackable (``check_stackable``); ``sweep`` groups them.
+    """
+    check_stackable(cfgs)
+    labels = list(labels) if labels is not None else [""] * len(cfgs)
+    if len(labels) != len(cfgs):
+        raise ValueError(f"got {len(labels)} labels for {len(cfgs)} configs")
+    device, tcfg, mcfg = data.device, cfgs[0].train, cfgs[0].model
+    compile, bf16 = _resolve_options(device, compile, bf16)
+    x_train, y_train = data.x_train.flatten(1), data.y_train
+    x_test, y_test = data.x_test.flatten(1), data.y_test
+    params = build_members(cfgs, x_train.shape[1], data.num_classes, device)
+    model = StackedMLP(params, mcfg.depth, mcfg.activation, mcfg.activation_kwargs)
+    holder = nn.Module()
+    holder.stacked = nn.ParameterList([nn.Parameter(p) for p in params.values()])
+    model.params = dict(zip(params, holder.stacked, strict=True))
+    optimizer = make_optimizer(holder, tcfg)
+    batches = _Batches([c.train.seed for c in cfgs], len(y_train), tcfg.batch_size, device)
+
+    loss_fn: Callable[[StackedMLP, torch.Tensor, torch.Tensor], torch.Tensor] = _member_losses
+    if compile:
+        loss_fn = torch.compile(_member_losses)
+
+    evals: list[torch.Tensor] = []  # (3, M) per eval: train loss, test loss, test acc
+    layer_rows: list[tuple[int, torch.Tensor]] = []
+    grad_rows: list[tuple[int, torch.Tensor]] = []
+    probe = x_train[: instrument.n_probe] if instrument else None
+
+    def record_instruments(step: int) -> None:
+        layer_rows.append((step, _layer_stats(model, probe, instrument.per_unit_dead)))  # type: ignore[arg-type,union-attr]
+        if instrument.grad_norms and step > 0:  # type: ignore[union-attr]
+            names = [f"blocks.{i}.linear.weight" for i in range(mcfg.depth)] + ["head.weight"]
+            grad_rows.append((step, torch.stack([model.params[n].grad.flatten(1).norm(dim=1)
+                                                 for n in names])))
+
+    from tqdm.auto import tqdm
+
+    show = show_progress() if progress is None else progress
+    bar = tqdm(total=tcfg.steps, desc=f"{len(cfgs)} models", disable=not show, leave=False)
+    start = time.perf_counter()
+    if instrument:
+        record_instruments(0)
+    running = torch.zeros(len(cfgs), device=device)
+    count = 0
+    for step in range(1, tcfg.steps + 1):
+        idx = batches.next()
+        x, y = x_train[idx], y_train[idx]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            try:
+                losses = loss_fn(model, x, y)
+            except Exception as err:  # torch.compile can fail on the first call on some setups
+                if loss_fn is _member_losses:
+                    raise
+                _note(f"torch.compile failed ({type(err).__name__}: {err}); running uncompiled")
+                loss_fn = _member_losses
+                losses = loss_fn(model, x, y)
+        optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        optimizer.step()
+        running += losses.detach()
+        count += 1
+        if instrument and step % instrument.every == 0:
+            record_instruments(step)
+        if step % tcfg.eval_every == 0 or step == tcfg.steps:
+            test = _evaluate(model, x_test, y_test)
+            evals.append(torch.cat([(running / count).unsqueeze(0), test]))
+            running = torch.zeros_like(running)
+            count = 0
+        bar.update(1)
+    bar.close()
+    # The only device -> host transfers: once, after training.
+    curves = torch.stack(evals).tolist() if evals else []  # [eval][3][M]
+    layers = [(s, t.tolist()) for s, t in layer_rows]  # [layer][stat][M]
+    grads = [(s, t.tolist()) for s, t in grad_rows]  # [layer][M]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    total = time.perf_counter() - start
+    eval_steps = [s for s in range(1, tcfg.steps + 1) if s % tcfg.eval_every == 0 or s == tcfg.steps]
+    stat_names = ["mean", "std", "zero_frac", "second_moment"]
+    if instrument and instrument.per_unit_dead:
+        stat_names.append("dead_frac")
+    results = []
+    for m, label in enumerate(labels):
+        result = TrainResult(
+            steps=eval_steps,
+            train_loss=[c[0][m] for c in curves],
+            test_loss=[c[1][m] for c in curves],
+            test_acc=[c[2][m] for c in curves],
+            wall_time_s=total / len(cfgs),
+            device=device.type,
+            label=label,
+        )
+        if instrument:
+            result.extras["layer_stats"] = [
+                {"step": s, "layer": f"blocks.{i}.act",
+                 **{k: table[i][j][m] for j, k in enumerate(stat_names)}}
+                for s, table in layers for i in range(mcfg.depth)]
+            if instrument.grad_norms:
+                layer_names = [f"blocks.{i}.linear" for i in range(mcfg.depth)] + ["head"]
+                result.extras["grad_norms"] = [
+                    {"step": s, "layer": name, "grad_norm": table[i][m]}
+                    for s, table in grads for i, name in enumerate(layer_names)]
+        result.extras["engine"] = {"name": ENGINE_NAME, "models": len(cfgs),
+                                   "stack_wall_time_s": total, "compile": compile, "bf16": bf16}
+        results.append(result)
+    return results
+
+
+def instrumentation_from_probe(probe: Callback) -> Instrumentation:
+    """The engine's equivalent of a ``LayerStatsProbe`` (the only probe it can reproduce)."""
+    from relucourse.instrument import LayerStatsProbe
+
+    if type(probe) is not LayerStatsProbe or probe.target != "act":
+        raise ValueError(
+            f"the batched engine can only reproduce LayerStatsProbe(target='act'), not {probe!r}; "
+            "use sweep(engine='loop') for other probes, or pass instrument=Instrumentation(...)")
+    return Instrumentation(every=probe.every, n_probe=probe.n_probe,
+                           per_unit_dead=probe.per_unit_dead, grad_norms=False)
+
+
+def sweep_batched(
+    cfgs: dict[str, RunConfig] | Sequence[RunConfig],
+    seeds: Sequence[int] = (0, 1, 2),
+    probes_factory: Callable[[], Callback] | None = None,
+    device: str | None = None,
+    use_cache: bool = True,
+    compile: bool = False,
+    bf16: bool = False,
+) -> dict[str, list[TrainResult]]:
+    """``experiments.sweep`` with stacks: same inputs and output (label -> one result per seed).
+
+    Configs are grouped by ``stack_key`` and each group trains at once. Results are cached one
+    file per run, like ``experiments.run``, under a key that also names this engine (and the bf16
+    option), so batched and loop results never stand in for each other.
+    """
+    from relucourse.experiments import _load_cached, _store, cache_dir, load_data, source_hash
+
+    dev = pick_device(device)
+    if not isinstance(cfgs, dict):
+        cfgs = {c.fingerprint(): c for c in cfgs}
+    probe = probes_factory() if probes_factory else None
+    instrument = instrumentation_from_probe(probe) if probe is not None else None
+    probe_reprs = [repr(probe)] if probe is not None else []
+    folder = cache_dir() if use_cache else None
+    done: dict[tuple[str, int], TrainResult] = {}
+    groups: dict[str, list[tuple[str, int, RunConfig, str]]] = {}
+    for label, base in cfgs.items():
+        for s in seeds:
+            cfg = base.replace(**{"train.seed": s})
+            key = fingerprint(cfg, probe_reprs, dev.type, source_hash(), f"engine={ENGINE_NAME}",
+                              f"bf16={bf16 and dev.type == 'cuda'}")
+            path = folder / f"{key}.json" if folder else None
+            if path is not None and (cached := _load_cached(path, key)) is not None:
+                cached.label = f"{label} (seed {s})"
+                done[(label, s)] = cached
+            else:
+                groups.setdefault(stack_key(cfg), []).append((label, s, cfg, key))
+    for members in groups.values():
+        data = load_data(members[0][2], dev)
+        results = train_many([m[2] for m in members], data,
+                             labels=[f"{lab} (seed {s})" for lab, s, _, _ in members],
+                             instrument=instrument, compile=compile, bf16=bf16)
+        for (label, s, cfg, key), result in zip(members, results, strict=True):
+            done[(label, s)] = result
+            if folder is not None:
+                _store(folder / f"{key}.json", key, cfg, result)
+    return {label: [done[(label, s)] for s in seeds] for label in cfgs}

@@ -1,0 +1,105 @@
+"""Friendly checkers for the softplus lab (labs/04_softplus_lab.ipynb).
+
+Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
+off, so a learner sees *why* and CI fails when a default stops working. Reference values come from
+torch and ``relucourse.smooth``, never from numbers typed here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from relucourse.smooth import max_gap_formula, steps_to_target
+from relucourse.train import TrainResult
+
+# Inputs chosen to hit every regime: huge negative (exp underflows), moderate, and huge positive
+# (exp(x) overflows float32 above ~88.7, float64 above ~709.8).
+PROBE_POINTS = (-1000.0, -200.0, -90.0, -30.0, -5.0, -1.0, 0.0, 0.5, 3.0, 20.0, 50.0, 88.0, 89.0,
+                100.0, 710.0, 1000.0)
+
+
+def _points(dtype: torch.dtype) -> torch.Tensor:
+    grid = torch.linspace(-120.0, 120.0, 4801, dtype=torch.float64)
+    return torch.cat([grid, torch.tensor(PROBE_POINTS, dtype=torch.float64)]).to(dtype)
+
+
+def check_stable_softplus(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``fn(x)`` must equal log(1 + e^x) (beta = 1) in float32 and float64, and stay finite
+    for every finite input, including x = 1000 where exp(x) is inf in both dtypes."""
+    for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-9)):
+        x = _points(dtype)
+        got = fn(x.clone())
+        if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+            raise AssertionError("return a tensor with the same shape as x")
+        bad = ~torch.isfinite(got)
+        if bad.any():
+            raise AssertionError(
+                f"{dtype}: not finite at x = {x[bad][0].item():g}. Never exponentiate a large "
+                "positive number: write softplus(x) = max(x, 0) + log1p(exp(-|x|)).")
+        # logaddexp(x, 0) = log(e^x + e^0), exact in float64 (torch's softplus drops ~e^-20 above
+        # its threshold, which float64 would notice).
+        want = torch.logaddexp(x.to(torch.float64), torch.zeros((), dtype=torch.float64)).to(dtype)
+        # atol: one unit in the last place of tiny values near exp's underflow is not a mistake.
+        close = torch.isclose(got.to(torch.float64), want.to(torch.float64), rtol=rtol,
+                              atol=float(torch.finfo(dtype).tiny))
+        if not close.all():
+            i = (~close).nonzero()[0].item()
+            hint = ("for very negative x use log1p: log(1 + tiny) rounds to 0" if x[i] < 0 else
+                    "check the max(x, 0) part and the sign inside exp(-|x|)")
+            raise AssertionError(
+                f"{dtype}: at x = {x[i].item():g} you return {got[i].item():.10g}, log(1 + e^x) "
+                f"is {want[i].item():.10g}; {hint}.")
+    print(f"✓ matches log(1 + e^x) in float32 and float64 on {len(_points(torch.float32))} "
+          "points from -1000 to 1000, and stays finite where exp(x) overflows")
+
+
+def check_softplus_derivative(grad_fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``grad_fn(x)`` (autograd's d softplus / dx at each point) must equal sigmoid(x)."""
+    x = torch.linspace(-15.0, 15.0, 3001, dtype=torch.float64)
+    got = grad_fn(x.clone())
+    if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+        raise AssertionError("return one derivative per input point, as a tensor shaped like x")
+    err = (got.detach().to(torch.float64) - torch.sigmoid(x)).abs().max().item()
+    if not err < 1e-6:
+        raise AssertionError(
+            f"max |your derivative - sigmoid(x)| = {err:.3g}. Make a copy of x with "
+            "requires_grad_(True), compute F.softplus(x).sum(), then torch.autograd.grad(...).")
+    print(f"✓ d softplus/dx = sigmoid(x) on [-15, 15] (max error {err:.1e})")
+
+
+def check_max_gap(gap_fn: Callable[[float], float]) -> None:
+    """``gap_fn(beta)``, a measured max |softplus_beta - relu|, must match log(2)/beta."""
+    for beta in (0.5, 1.0, 3.0, 10.0):
+        got = float(gap_fn(beta))
+        want = max_gap_formula(beta)
+        if not math.isclose(got, want, rel_tol=1e-3):
+            raise AssertionError(
+                f"beta = {beta}: you measured {got:.6g}, the formula log(2)/beta gives {want:.6g}. "
+                "Use a grid that contains x = 0, and torch.nn.Softplus(beta=beta).")
+    print("✓ the measured max gap equals log(2)/beta for beta in 0.5, 1, 3, 10")
+
+
+def _fake(losses: list[float], every: int = 50) -> TrainResult:
+    steps = [every * (i + 1) for i in range(len(losses))]
+    return TrainResult(steps=steps, train_loss=losses, test_loss=losses,
+                       test_acc=[0.0] * len(losses))
+
+
+def check_steps_to_target(fn: Callable[[TrainResult, float], int | None]) -> None:
+    """``fn(result, target)`` must return the first evaluation step whose training loss is
+    <= target, or None when the run never gets there."""
+    cases = [(_fake([2.3, 1.2, 0.6, 0.4, 0.45, 0.2]), 0.5),
+             (_fake([2.3, 1.2, 0.5, 0.7]), 0.5),  # equal to the target counts
+             (_fake([2.3, 2.2, 2.1]), 0.5),  # never reached
+             (_fake([0.1, 0.05], every=25), 0.3)]  # reached at the first evaluation
+    for result, target in cases:
+        got, want = fn(result, target), steps_to_target(result, target)
+        if got != want:
+            raise AssertionError(
+                f"losses {result.train_loss} at steps {result.steps}, target {target}: expected "
+                f"{want}, got {got}. Return the step (not the index) of the first loss <= target.")
+    print(f"✓ steps_to_target agrees with the reference on {len(cases)} cases, including a run "
+          "that never reaches the target")

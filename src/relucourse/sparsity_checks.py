@@ -1,0 +1,84 @@
+"""Friendly checkers for the dead-ReLU lab (labs/03_relu_lab.ipynb).
+
+Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
+off, so a learner sees *why* and CI fails when a default stops working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from relucourse import instrument
+
+
+def _damaged_copy(model: nn.Module, n_kill: int = 5) -> nn.Module:
+    """A copy of ``model`` where the first ``n_kill`` units of each hidden layer get a bias of
+    -1e3, so they are certainly dead: a counter that always says 0 cannot pass."""
+    import copy
+
+    damaged = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, module in damaged.named_modules():
+            if name.endswith(".linear") and getattr(module, "bias", None) is not None:
+                module.bias[:n_kill] = -1e3
+    return damaged
+
+
+def check_dead_counter(count_dead: Callable[[nn.Module, torch.Tensor], dict[str, int]],
+                       model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Compare ``count_dead(model, x)`` (layer -> number of dead units) with
+    ``instrument.dead_units`` on ``model`` and on a copy with some units killed on purpose."""
+    for label, net in (("your model", model), ("a copy with 5 units per layer killed",
+                                                _damaged_copy(model))):
+        expected = {name: int(mask.sum()) for name, mask in instrument.dead_units(net, x).items()}
+        got = count_dead(net, x)
+        if not isinstance(got, dict):
+            raise AssertionError(f"count_dead should return a dict layer -> count, got {type(got)}")
+        if set(got) != set(expected):
+            raise AssertionError(f"on {label}: expected layers {sorted(expected)}, got {sorted(got)}."
+                                 " Hook every module whose name ends in '.act'.")
+        wrong = {k: (int(got[k]), v) for k, v in expected.items() if int(got[k]) != v}
+        if wrong:
+            raise AssertionError(
+                f"on {label}: (yours, expected) dead counts differ: {wrong}. A unit is dead only if "
+                "it is exactly 0 on EVERY row of x: combine batches with a logical AND (or OR the "
+                "'fired' masks).")
+        leftover = [n for n, m in net.named_modules() if m._forward_hooks]
+        if leftover:
+            raise AssertionError(f"hooks are still registered on {leftover}: remove them in a "
+                                 "`finally` block so later forward passes are not slowed down.")
+        print(f"✓ {label}: dead units per layer {got} match rc.instrument.dead_units")
+    return got
+
+
+def check_lr_sweep(lrs: Sequence[float], dead_fractions: Sequence[float]) -> None:
+    """The learning-rate sweep should span a gentle and a too-high rate, and show death rising."""
+    if len(lrs) != len(dead_fractions) or len(lrs) < 3:
+        raise AssertionError("give at least three learning rates and one dead fraction for each")
+    order = sorted(range(len(lrs)), key=lambda i: lrs[i])
+    low, high = dead_fractions[order[0]], dead_fractions[order[-1]]
+    if not high > low:
+        raise AssertionError(f"the largest rate kills {high:.2f} vs {low:.2f} at the smallest; "
+                             "extend the range upwards (Adam: try 0.1).")
+    if max(dead_fractions) < 0.3:
+        raise AssertionError("no rate killed even 30% of the units; include a rate of ~0.1 for Adam.")
+    print(f"✓ dead fraction rises from {low:.2f} (lr={lrs[order[0]]:g}) "
+          f"to {high:.2f} (lr={lrs[order[-1]]:g})")
+
+
+def check_fixed(dying: Sequence[tuple[float, float]], fixed: Sequence[tuple[float, float]],
+                max_dead: float = 0.1, min_gain: float = 0.2) -> None:
+    """``dying`` and ``fixed``: (dead fraction, test accuracy) per seed. The fix must leave fewer
+    than ``max_dead`` of the units dead on average and gain ``min_gain`` of test accuracy."""
+    mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
+    d_dead, d_acc = mean([d for d, _ in dying]), mean([a for _, a in dying])
+    f_dead, f_acc = mean([d for d, _ in fixed]), mean([a for _, a in fixed])
+    if f_dead >= max_dead:
+        raise AssertionError(f"still {f_dead:.0%} of units dead (target < {max_dead:.0%}).")
+    if f_acc < d_acc + min_gain:
+        raise AssertionError(f"accuracy {f_acc:.3f} vs {d_acc:.3f} for the dying network: fewer dead "
+                             "units is not enough, the network must also learn.")
+    print(f"✓ fixed: dead {d_dead:.0%} -> {f_dead:.0%}, test accuracy {d_acc:.3f} -> {f_acc:.3f}")

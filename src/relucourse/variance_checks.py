@@ -1,0 +1,104 @@
+"""Friendly checkers for the Kaiming-initialization lab (labs/05_kaiming_lab.ipynb).
+
+Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
+off, so a learner sees *why* and CI fails when a default stops working. Reference values come from
+``relucourse.variance`` (the chapter's derivation), never from numbers typed here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from relucourse.train import TrainResult
+from relucourse.variance import CHANCE_LOSS_10, homogeneous_factor, kaiming_variance
+
+
+def check_relu_factor(value: float, tolerance: float = 0.02) -> None:
+    """``value`` should estimate E[relu(y)^2] / Var[y] for a zero-mean symmetric y, i.e. 1/2."""
+    expected = homogeneous_factor("relu")
+    if not math.isfinite(value) or abs(value - expected) > tolerance:
+        raise AssertionError(
+            f"got {value:.4f}, expected {expected} +- {tolerance}. Draw many y ~ N(0, s^2) "
+            "(s != 1 makes a better test), then divide relu(y).pow(2).mean() by y.var().")
+    print(f"✓ E[relu(y)^2] / Var[y] = {value:.4f}: ReLU keeps half of the second moment")
+
+
+def _draw(init_fn: Callable[..., object], out_f: int, in_f: int, slope: float, mode: str,
+          seed: int) -> nn.Linear:
+    torch.manual_seed(seed)
+    layer = nn.Linear(in_f, out_f)
+    weight_before = layer.weight
+    init_fn(layer, negative_slope=slope, mode=mode)
+    if layer.weight is not weight_before:
+        raise AssertionError("initialise in place (layer.weight.normal_(...) or copy_ under "
+                             "torch.no_grad()), do not assign a new Parameter")
+    return layer
+
+
+def check_kaiming_init(init_fn: Callable[..., object]) -> None:
+    """``init_fn(layer, negative_slope=0.0, mode="fan_in")`` must set, in place,
+    W ~ zero-mean with Var[W] = 2 / ((1 + a^2) fan) (fan = in_features or out_features) and b = 0.
+
+    Shapes are non-square so that mixing up fan_in and fan_out is caught."""
+    cases = [(512, 128, 0.0, "fan_in"), (512, 128, 0.0, "fan_out"), (128, 768, 0.2, "fan_in"),
+             (96, 640, 0.2, "fan_out")]
+    for i, (out_f, in_f, slope, mode) in enumerate(cases):
+        layer = _draw(init_fn, out_f, in_f, slope, mode, seed=100 + i)
+        w = layer.weight.detach().double()
+        fan = in_f if mode == "fan_in" else out_f
+        expected = kaiming_variance(fan, slope)
+        got = w.var().item()
+        where = f"Linear({in_f}, {out_f}), negative_slope={slope}, mode={mode!r}"
+        if abs(got / expected - 1) > 0.05:
+            hints = {kaiming_variance(in_f if mode == "fan_out" else out_f, slope): "fan_in and "
+                     "fan_out are swapped (nn.Linear's weight is (out_features, in_features))",
+                     expected / 2: "the factor 2 for the zeroed half of ReLU's inputs is missing",
+                     kaiming_variance(fan, 0.0): "the leaky slope a is ignored: divide by 1 + a^2"}
+            hint = next((h for v, h in hints.items() if abs(got / v - 1) < 0.05),
+                        "compare your std with sqrt(2 / ((1 + a^2) * fan))")
+            raise AssertionError(f"{where}: Var[W] = {got:.3g}, expected {expected:.3g}: {hint}.")
+        if abs(w.mean().item()) > 5 * math.sqrt(expected / w.numel()):
+            raise AssertionError(f"{where}: the weights should have zero mean")
+        if layer.bias is not None and layer.bias.detach().abs().max().item() != 0.0:
+            raise AssertionError(f"{where}: set the bias to zero (the derivation assumes b = 0)")
+    print("✓ Var[W] = 2 / ((1 + a^2) fan) with zero bias, for fan_in and fan_out, a = 0 and 0.2")
+
+
+def check_profiles(kaiming: Sequence[float], lecun: Sequence[float], depth: int) -> None:
+    """Per-layer second moments E[x_l^2] of a ReLU stack: ``kaiming`` (Var[W] = 2/n) must stay
+    flat, ``lecun`` (Var[W] = 1/n) must halve per layer, each within 5% per layer."""
+    for name, values, target in (("Kaiming", kaiming, 1.0), ("Var[W] = 1/n", lecun, 0.5)):
+        values = [float(v) for v in values]
+        if len(values) != depth:
+            raise AssertionError(f"{name}: expected one value per hidden layer ({depth}), "
+                                 f"got {len(values)}")
+        ratio = (values[-1] / values[0]) ** (1 / (depth - 1))
+        if not math.isfinite(ratio) or abs(ratio / target - 1) > 0.05:
+            raise AssertionError(
+                f"{name}: the second moment changes by x{ratio:.3f} per layer, expected "
+                f"x{target}. Measure E[x^2] = x.pow(2).mean() after each activation, with zero "
+                "biases, on a batch x ~ N(0, 1).")
+        print(f"✓ {name}: x{ratio:.3f} per layer over {depth} layers (theory x{target})")
+
+
+def check_stall(stalled: Sequence[TrainResult], trained: Sequence[TrainResult],
+                plateau_steps: int, margin: float = 0.05) -> None:
+    """``stalled`` runs must sit within ``margin`` of chance loss ln 10 for their first
+    ``plateau_steps`` steps; every ``trained`` run must end at least ``4 * margin`` below it."""
+    chance = CHANCE_LOSS_10
+    for r in stalled:
+        early = [loss for s, loss in zip(r.steps, r.train_loss, strict=True) if s <= plateau_steps]
+        if not early or min(early) < chance - margin:
+            raise AssertionError(f"{r.label or 'a stalled run'}: its loss left the chance level "
+                                 f"{chance:.3f} early (min {min(early or [0.0]):.3f}). Is it deep "
+                                 "enough, with PyTorch's default init?")
+    finals = [r.final_train_loss for r in trained]
+    if not finals or max(finals) > chance - 4 * margin:
+        raise AssertionError(f"final losses of the Kaiming runs: {finals}; each should be below "
+                             f"{chance - 4 * margin:.2f}. Did your init reach every hidden layer?")
+    print(f"✓ default init: stuck at ln 10 = {chance:.3f} for {plateau_steps} steps; Kaiming: "
+          f"final loss {min(finals):.3f} to {max(finals):.3f}")

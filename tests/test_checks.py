@@ -1,0 +1,57 @@
+"""Tests for relucourse.checks: the sigmoid lab's checkers accept right answers, reject wrong ones."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from relucourse import checks
+from relucourse import gradients as G
+
+
+def test_check_sigmoid_accepts_reference(capsys) -> None:
+    checks.check_sigmoid(lambda x: 1 / (1 + torch.exp(-x)))
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda x: 1 / (1 + torch.exp(x)), "sign inside exp"),
+    (lambda x: torch.exp(x) / (1 + torch.exp(x)), "inf / inf"),
+    (lambda x: (1 / (1 + torch.exp(-x))).sum(), "shape"),
+    (lambda x: x.numpy(), "torch.Tensor"),
+])
+def test_check_sigmoid_rejects_with_hint(fn, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        checks.check_sigmoid(fn)
+
+
+def test_check_sigmoid_derivative() -> None:
+    checks.check_sigmoid_derivative(lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)))
+    with pytest.raises(AssertionError, match="s' = s"):
+        checks.check_sigmoid_derivative(lambda x: torch.sigmoid(x) * (1 + torch.sigmoid(x)))
+
+
+def test_check_factor_prediction_hints() -> None:
+    checks.check_factor_prediction(math.sqrt(1 / 48))
+    with pytest.raises(AssertionError, match="slope alone"):
+        checks.check_factor_prediction(0.25)
+    with pytest.raises(AssertionError, match="square root"):
+        checks.check_factor_prediction(1 / 48)
+    with pytest.raises(AssertionError, match="positive"):
+        checks.check_factor_prediction(float("nan"))
+
+
+def test_check_measured_profile() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(512, 40, generator=g), torch.randint(0, 10, (512,), generator=g)
+    norms = G.init_gradient_profile("sigmoid", 6, x, y, seeds=(0, 1, 2))
+    factor = checks.check_measured_profile(norms, 6)
+    assert factor == pytest.approx(G.per_layer_factor(norms))
+    with pytest.raises(AssertionError, match="ordered"):
+        checks.check_measured_profile(norms[::-1], 6)
+    with pytest.raises(AssertionError, match="one gradient norm per hidden layer"):
+        checks.check_measured_profile(norms[:3], 6)
+    with pytest.raises(AssertionError, match="well above"):
+        checks.check_measured_profile([1e-2, 0.1, 0.3, 0.6, 0.9, 1.0], 6)

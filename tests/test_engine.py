@@ -1,0 +1,160 @@
+"""The batched engine gives each member the run ``experiments.run`` gives its config alone."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+import relucourse as rc
+from relucourse import engine, experiments
+from relucourse.instrument import LayerStatsProbe
+
+CPU = torch.device("cpu")
+# Tiny on purpose: 40 steps of a 2x16 MLP on 300 digits keeps each case well under a second.
+BASE = rc.RunConfig(
+    data=rc.DataConfig(name="digits", n_train=300),
+    model=rc.ModelConfig(width=16, depth=2, activation="relu", init="kaiming_normal"),
+    train=rc.TrainConfig(optimizer="sgd", lr=0.1, steps=40, eval_every=10, batch_size=32),
+)
+OPTIMIZERS = {
+    "sgd": {"train.optimizer": "sgd", "train.lr": 0.1},
+    "sgd_momentum": {"train.optimizer": "sgd", "train.lr": 0.05, "train.momentum": 0.9,
+                     "train.weight_decay": 1e-3},
+    "adam": {"train.optimizer": "adam", "train.lr": 1e-2},
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("RELUCOURSE_PROGRESS", "0")
+    monkeypatch.setenv("RELUCOURSE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def data() -> rc.data.Dataset:
+    return experiments.load_data(BASE, CPU)
+
+
+def assert_same_run(got: rc.train.TrainResult, want: rc.train.TrainResult) -> None:
+    assert got.steps == want.steps
+    # Only the matmuls' summation order differs: curves agree to float32 rounding.
+    for field in ("train_loss", "test_loss", "test_acc"):
+        assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-4, abs=1e-5), field
+    assert got.device == want.device
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_members_match_single_runs(data, opt: str, activation: str) -> None:
+    cfg = BASE.replace(**{"model.activation": activation, **OPTIMIZERS[opt]})
+    cfgs = [cfg.replace(**{"train.seed": s}) for s in (0, 1, 2)]
+    results = engine.train_many(cfgs, data, labels=["a", "b", "c"])
+    assert [r.label for r in results] == ["a", "b", "c"]
+    for got, c in zip(results, cfgs, strict=True):
+        assert_same_run(got, experiments.run(c, use_cache=False))
+    # Different seeds really are different models (not one model copied three times).
+    assert results[0].train_loss[0] != results[1].train_loss[0]
+
+
+@pytest.mark.parametrize("activation, kwargs", [("prelu", {}), ("sigmoid", {"scale": 4.0}),
+                                                ("relu_leaky_backward", {"negative_slope": 0.1})])
+def test_special_activations_match(data, activation: str, kwargs: dict) -> None:
+    cfg = BASE.replace(**{"model.activation": activation, "model.activation_kwargs": kwargs,
+                          **OPTIMIZERS["adam"]})
+    cfgs = [cfg.replace(**{"train.seed": s}) for s in (3, 4)]
+    for got, c in zip(engine.train_many(cfgs, data), cfgs, strict=True):
+        assert_same_run(got, experiments.run(c, use_cache=False))
+
+
+def test_init_is_exactly_build_model(data) -> None:
+    """Members may differ in init scheme and bias; each equals build_model under its seed."""
+    cfgs = [BASE.replace(**{"train.seed": 0, "model.init": "xavier_uniform"}),
+            BASE.replace(**{"train.seed": 7, "model.init": "pytorch_default", "model.bias_init": None})]
+    stacked = engine.build_members(cfgs, data.n_features, data.num_classes, CPU)
+    for m, cfg in enumerate(cfgs):
+        rc.seed_everything(cfg.train.seed)
+        model = rc.models.build_model(cfg.model, data.n_features, data.num_classes)
+        for name, p in model.named_parameters():
+            assert torch.equal(stacked[name][m], p.detach()), name
+
+
+def test_layer_stats_match_probe_and_grad_norms(data) -> None:
+    cfgs = [BASE.replace(**{"train.seed": s}) for s in (0, 1)]
+    inst = engine.Instrumentation(every=20, n_probe=128, per_unit_dead=True, grad_norms=True)
+    results = engine.train_many(cfgs, data, instrument=inst)
+    for got, cfg in zip(results, cfgs, strict=True):
+        want = experiments.run(cfg, probes=[LayerStatsProbe(every=20, n_probe=128, per_unit_dead=True)],
+                               use_cache=False)
+        rows, ref = got.extras["layer_stats"], want.extras["layer_stats"]
+        assert [(r["step"], r["layer"]) for r in rows] == [(r["step"], r["layer"]) for r in ref]
+        assert [(r["step"], r["layer"]) for r in rows][:2] == [(0, "blocks.0.act"), (0, "blocks.1.act")]
+        for a, b in zip(rows, ref, strict=True):
+            for k in ("mean", "std", "zero_frac", "second_moment", "dead_frac"):
+                assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+        norms = got.extras["grad_norms"]
+        assert {(r["step"], r["layer"]) for r in norms} == {
+            (s, n) for s in (20, 40) for n in ("blocks.0.linear", "blocks.1.linear", "head")}
+        assert all(r["grad_norm"] > 0 for r in norms)
+        assert got.extras["engine"]["models"] == 2
+
+
+def test_sweep_batched_matches_loop_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfgs = {"relu": BASE, "relu xavier": BASE.replace(**{"model.init": "xavier_normal"}),
+            "tanh": BASE.replace(**{"model.activation": "tanh"})}
+    probe = functools.partial(LayerStatsProbe, every=20, n_probe=64)
+    calls: list[int] = []
+    real = engine.train_many
+    monkeypatch.setattr(engine, "train_many", lambda c, *a, **k: calls.append(len(c)) or real(c, *a, **k))
+    batched = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe, engine="batched")
+    # relu and "relu xavier" share a stack (init may differ); tanh is its own stack.
+    assert sorted(calls) == [2, 4]
+    loop = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe)
+    assert list(batched) == list(loop) == list(cfgs)
+    for label in cfgs:
+        for got, want in zip(batched[label], loop[label], strict=True):
+            assert got.label == want.label
+            assert_same_run(got, want)
+    again = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe, engine="batched")
+    assert sorted(calls) == [2, 4]  # second sweep: every result from the cache
+    assert again["tanh"][1].to_dict() == batched["tanh"][1].to_dict()
+
+
+def test_unsupported_configs_raise(data) -> None:
+    with pytest.raises(ValueError, match="batchnorm"):
+        engine.train_many([BASE.replace(**{"model.batchnorm": True})], data)
+    with pytest.raises(ValueError, match="MLPs only"):
+        engine.train_many([BASE.replace(**{"model.arch": "cnn"})], data)
+    with pytest.raises(ValueError, match="model config"):
+        engine.train_many([BASE, BASE.replace(**{"model.width": 8})], data)
+    with pytest.raises(ValueError, match="train config"):
+        engine.train_many([BASE, BASE.replace(**{"train.lr": 0.01})], data)
+    with pytest.raises(ValueError, match="LayerStatsProbe"):
+        experiments.sweep([BASE], seeds=(0,), probes_factory=lambda: LayerStatsProbe(target="linear"),
+                          engine="batched")
+    with pytest.raises(ValueError, match="unknown engine"):
+        experiments.sweep([BASE], seeds=(0,), engine="vmap")
+
+
+def test_cuda_options_fall_back_on_cpu(data, capsys: pytest.CaptureFixture[str]) -> None:
+    cfgs = [BASE.replace(**{"train.steps": 10})]
+    fast = engine.train_many(cfgs, data, compile=True, bf16=True)[0]
+    out = capsys.readouterr().out
+    assert "compile=True is only used on CUDA" in out and "bf16=True is only used on CUDA" in out
+    plain = engine.train_many(cfgs, data)[0]
+    assert fast.test_loss == plain.test_loss
+    assert fast.extras["engine"]["compile"] is False and fast.extras["engine"]["bf16"] is False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_and_bf16_runs() -> None:
+    cuda = torch.device("cuda")
+    gpu_data = experiments.load_data(BASE, cuda)
+    cfgs = [BASE.replace(**{"train.seed": s, **OPTIMIZERS["adam"]}) for s in (0, 1)]
+    for got, c in zip(engine.train_many(cfgs, gpu_data), cfgs, strict=True):
+        want = experiments.run(c, device="cuda", use_cache=False)
+        assert_same_run(got, want)
+    low = engine.train_many(cfgs, gpu_data, bf16=True, compile=True)
+    assert all(torch.isfinite(torch.tensor(r.test_loss)).all() for r in low)

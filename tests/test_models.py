@@ -1,0 +1,131 @@
+"""models: MLP and SmallCNN shapes, stable block names, init and the ModelConfig builder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import relucourse as rc
+from relucourse.activations import activation_names
+from relucourse.models import MLP, SmallCNN, build_model
+
+
+def names(model: nn.Module) -> list[str]:
+    return [n for n, _ in model.named_modules() if n]
+
+
+def test_mlp_shapes_and_names() -> None:
+    torch.manual_seed(0)
+    model = MLP(40, 10, width=16, depth=3)
+    assert model(torch.randn(5, 40)).shape == (5, 10)
+    assert model(torch.randn(5, 1, 40)).shape == (5, 10)  # flattened first
+    want = []
+    for i in range(3):
+        want += [f"blocks.{i}", f"blocks.{i}.linear", f"blocks.{i}.norm", f"blocks.{i}.act"]
+    assert names(model) == ["blocks", *want, "head"]
+    assert model.blocks[0].linear.in_features == 40
+    assert all(b.linear.out_features == 16 for b in model.blocks)
+    assert model.head.in_features == 16 and model.head.out_features == 10
+    assert all(isinstance(b.norm, nn.Identity) for b in model.blocks)
+
+
+@pytest.mark.parametrize("activation", activation_names())
+def test_mlp_every_activation(activation: str) -> None:
+    torch.manual_seed(0)
+    model = MLP(6, 3, width=8, depth=2, activation=activation)
+    assert model(torch.randn(4, 6)).shape == (4, 3)
+    acts = [b.act for b in model.blocks]
+    assert acts[0] is not acts[1]  # one module per layer (PReLU learns a slope per layer)
+    assert type(acts[0]) is type(rc.activations.get_activation(activation))
+
+
+def test_mlp_activation_kwargs_reach_every_block() -> None:
+    model = MLP(6, 3, width=8, depth=3, activation="leaky_relu",
+                activation_kwargs={"negative_slope": 0.2})
+    assert all(b.act.negative_slope == 0.2 for b in model.blocks)
+
+
+def test_batchnorm_option() -> None:
+    torch.manual_seed(0)
+    model = MLP(6, 3, width=8, depth=2, batchnorm=True)
+    assert all(isinstance(b.norm, nn.BatchNorm1d) and b.norm.num_features == 8 for b in model.blocks)
+    assert model(torch.randn(4, 6)).shape == (4, 3)
+
+
+@pytest.mark.parametrize(("depth", "width"), [(0, 8), (2, 0), (-1, 8)])
+def test_depth_width_validation(depth: int, width: int) -> None:
+    with pytest.raises(ValueError, match="depth and width must be >= 1"):
+        MLP(6, 3, width=width, depth=depth)
+
+
+def test_mlp_bias_init_and_scheme() -> None:
+    torch.manual_seed(0)
+    model = MLP(200, 10, width=300, depth=2, init="kaiming_normal", bias_init=0.0)
+    for b in model.blocks:
+        assert torch.all(b.linear.bias == 0)
+    assert torch.all(model.head.bias == 0)
+    assert model.blocks[1].linear.weight.var().item() == pytest.approx(2 / 300, rel=0.05)
+    kept = MLP(200, 10, width=300, depth=2, bias_init=None)
+    assert kept.blocks[0].linear.bias.abs().max() > 0
+
+
+def test_mlp_init_kwargs() -> None:
+    torch.manual_seed(0)
+    model = MLP(200, 10, width=300, depth=2, init="normal", init_kwargs={"std": 0.2})
+    assert model.blocks[1].linear.weight.std().item() == pytest.approx(0.2, rel=0.03)
+    assert model.head.weight.std().item() == pytest.approx(0.2, rel=0.1)
+
+
+def test_mlp_tanh_uses_tanh_gain() -> None:
+    torch.manual_seed(0)
+    model = MLP(300, 10, width=300, depth=2, activation="tanh", init="kaiming_normal")
+    want = nn.init.calculate_gain("tanh") ** 2 / 300
+    assert model.blocks[1].linear.weight.var().item() == pytest.approx(want, rel=0.05)
+
+
+def test_same_seed_same_weights() -> None:
+    torch.manual_seed(3)
+    a = MLP(6, 3, width=8, depth=2)
+    torch.manual_seed(3)
+    b = MLP(6, 3, width=8, depth=2)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_cnn_1d_and_2d_shapes() -> None:
+    torch.manual_seed(0)
+    one = SmallCNN(1, 10, channels=(4, 8), dims=1)
+    assert one(torch.randn(3, 1, 40)).shape == (3, 10)
+    assert isinstance(one.blocks[0].linear, nn.Conv1d)
+    two = SmallCNN(3, 7, channels=(4, 8, 8), dims=2, batchnorm=True)
+    assert two(torch.randn(2, 3, 16, 16)).shape == (2, 7)
+    assert isinstance(two.blocks[0].linear, nn.Conv2d)
+    assert isinstance(two.blocks[2].norm, nn.BatchNorm2d)
+    assert "blocks.1.act" in names(two) and "head" in names(two)
+    with pytest.raises(ValueError, match="dims must be 1 or 2"):
+        SmallCNN(1, 10, dims=3)
+
+
+def test_build_model_from_config() -> None:
+    torch.manual_seed(0)
+    cfg = rc.ModelConfig(width=12, depth=3, activation="tanh", batchnorm=True)
+    model = build_model(cfg, in_features=40, num_classes=10)
+    assert isinstance(model, MLP) and len(model.blocks) == 3
+    assert isinstance(model.blocks[0].act, nn.Tanh) and isinstance(model.blocks[0].norm, nn.BatchNorm1d)
+    assert model(torch.randn(2, 40)).shape == (2, 10)
+    cnn = build_model(rc.ModelConfig(arch="cnn", width=4, depth=2), 40, 10, in_channels=1, dims=1)
+    assert isinstance(cnn, SmallCNN) and len(cnn.blocks) == 2
+    assert cnn(torch.randn(2, 1, 40)).shape == (2, 10)
+
+
+def test_build_cnn_passes_init_kwargs() -> None:
+    torch.manual_seed(0)
+    cfg = rc.ModelConfig(arch="cnn", width=64, depth=2, init="normal", init_kwargs={"std": 0.3})
+    cnn = build_model(cfg, 40, 10, in_channels=1, dims=1)
+    assert cnn.blocks[1].linear.weight.std().item() == pytest.approx(0.3, rel=0.05)
+
+
+def test_unknown_arch() -> None:
+    with pytest.raises(ValueError, match="'rnn'.*mlp, cnn"):
+        build_model(rc.ModelConfig(arch="rnn"), 40, 10)

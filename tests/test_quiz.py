@@ -1,0 +1,363 @@
+"""Quiz banks and their rendering (``relucourse.quiz``).
+
+Every bank found in ``src/relucourse/quizzes`` at run time is checked, so a new chapter's bank is
+tested the moment it is added: it validates, each choice question has a correct answer and feedback
+for every option, its chapter is a page of the book, and numeric answers computed by the package are
+finite and answerable in jupyterquiz.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from relucourse import quiz
+
+ROOT = Path(__file__).resolve().parents[1]
+BANKS = quiz.bank_ids()
+
+
+def toc_docnames(node: object) -> Iterator[str]:
+    """Every ``file:``/``root`` entry of _toc.yml, however deeply nested."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("file", "root") and isinstance(value, str):
+                yield value.removesuffix(".ipynb").removesuffix(".md")
+            else:
+                yield from toc_docnames(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from toc_docnames(item)
+
+
+TOC = set(toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+
+
+def good_bank() -> dict[str, Any]:
+    """A small valid bank with one question of every type."""
+    return {
+        "id": "demo",
+        "title": "Demo",
+        "chapter": "chapters/01_activations",
+        "questions": [
+            {"type": "multiple_choice", "question": "Pick A",
+             "answers": [{"answer": "A", "correct": True, "feedback": "Yes."},
+                         {"answer": "B", "correct": False, "feedback": "No."}]},
+            {"type": "many_choice", "question": "Pick A and B",
+             "answers": [{"answer": "A", "correct": True, "feedback": "Yes."},
+                         {"answer": "B", "correct": True, "feedback": "Yes."},
+                         {"answer": "C", "correct": False, "feedback": "No."}]},
+            {"type": "numeric", "question": "Max sigmoid'?", "feedback": "At x = 0.",
+             "answer_from": "relucourse.activations:max_derivative", "answer_args": {"name": "sigmoid"},
+             "tolerance": 0.001},
+            {"type": "numeric", "question": "Two?", "answer": 2, "feedback": "Two."},
+            {"type": "open", "question": "Why?", "model_answer": "Because."},
+        ],
+    }
+
+
+# --- every bank that exists -------------------------------------------------------------------
+
+def test_banks_exist() -> None:
+    assert "activations" in BANKS, f"the model bank is missing; found {BANKS}"
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_bank_is_valid(bank_id: str) -> None:
+    bank = quiz.load_bank(bank_id)  # validates and checks id == file name
+    assert bank["id"] == bank_id
+    assert len({q["question"] for q in bank["questions"]}) == len(bank["questions"]), "duplicate question"
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_bank_chapter_is_a_page_of_the_book(bank_id: str) -> None:
+    chapter = quiz.load_bank(bank_id)["chapter"]
+    assert chapter in TOC, f"{bank_id}: chapter {chapter!r} is not in _toc.yml ({sorted(TOC)})"
+    assert any((ROOT / f"{chapter}{s}").is_file() for s in (".ipynb", ".md")), f"{chapter} has no file"
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_choice_questions_have_a_correct_answer_and_feedback_for_each_option(bank_id: str) -> None:
+    choice = [q for q in quiz.load_bank(bank_id)["questions"]
+              if q["type"] in ("multiple_choice", "many_choice")]
+    for q in choice:
+        flags = [a.get("correct") is True for a in q["answers"]]
+        assert any(flags), q["question"]
+        if q["type"] == "multiple_choice":
+            assert sum(flags) == 1, q["question"]
+        assert all(str(a["feedback"]).strip() for a in q["answers"]), q["question"]
+        assert len({str(a["answer"]) for a in q["answers"]}) == len(q["answers"]), "duplicate option"
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_numeric_answers_are_computed_finite_and_accepted(bank_id: str) -> None:
+    for q in quiz.load_bank(bank_id)["questions"]:
+        if q["type"] != "numeric":
+            continue
+        value = quiz.numeric_answer(q)
+        assert math.isfinite(value), q["question"]
+        rendered = quiz.to_jupyterquiz(q)  # raises if jupyterquiz's rounding would reject the answer
+        lo, hi = rendered["answers"][0]["range"]
+        assert lo <= value < hi
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_every_question_renders(bank_id: str) -> None:
+    bank = quiz.load_bank(bank_id)
+    for i, q in enumerate(bank["questions"], 1):
+        if q["type"] == "open":
+            assert "<details>" in quiz.open_question_html(q, i)
+        else:
+            assert quiz.to_jupyterquiz(q)["type"] == q["type"]
+    assert f'id="quiz-{bank_id}"' in quiz.heading_html(bank_id)
+
+
+# --- validation messages ----------------------------------------------------------------------
+
+def test_good_bank_validates() -> None:
+    quiz.validate_bank(good_bank())
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Any:
+    def mutate(bank: dict[str, Any]) -> None:
+        target: Any = bank
+        for key in path[:-1]:
+            target = target[key]
+        if value is _DELETE:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+    return mutate
+
+
+_DELETE = object()
+BROKEN = [
+    (_set(("chapter",), _DELETE), "missing top-level key 'chapter'"),
+    (_set(("chapter",), "chapters/01_activations.ipynb"), "without suffix"),
+    (_set(("questions",), []), "non-empty list"),
+    (_set(("questions", 0, "type"), "essay"), "question 1: type 'essay' is not one of"),
+    (_set(("questions", 0, "question"), "  "), "question 1: empty question text"),
+    (_set(("questions", 0, "answers", 0, "correct"), False), "question 1: no answer is marked correct"),
+    (_set(("questions", 0, "answers", 1, "correct"), True), "exactly one correct answer (found 2"),
+    (_set(("questions", 0, "answers", 1, "feedback"), ""), "answer 'B' has no feedback"),
+    (_set(("questions", 0, "answers", 1, "correct"), "no"), "'correct' must be true or false"),
+    (_set(("questions", 1, "answers"), [{"answer": "A", "correct": True, "feedback": "x"}]),
+     "question 2: needs a list of at least two answers"),
+    (_set(("questions", 2, "answer"), 0.25), "give exactly one of 'answer' or 'answer_from'"),
+    (_set(("questions", 2, "answer_from"), "os:system"), "answer_from must look like"),
+    (_set(("questions", 2, "answer_arg"), {"name": "relu"}), "unknown key(s) ['answer_arg']"),
+    (_set(("questions", 2, "tolerance"), -1), "tolerance must be a positive number"),
+    (_set(("questions", 2, "feedback"), _DELETE), "question 3: numeric question has no feedback"),
+    (_set(("questions", 3, "answer"), float("nan")), "answer must be a finite number"),
+    (_set(("questions", 4, "model_answer"), ""), "question 5: open question has no model_answer"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "message"), BROKEN, ids=[m for _, m in BROKEN])
+def test_validation_names_the_problem(mutate: Any, message: str) -> None:
+    bank = copy.deepcopy(good_bank())
+    mutate(bank)
+    with pytest.raises(quiz.QuizBankError, match=re.escape(message)) as info:
+        quiz.validate_bank(bank, source="demo.yaml")
+    assert str(info.value).startswith("demo.yaml"), "the message must name the file"
+
+
+def test_validation_rejects_non_mappings() -> None:
+    with pytest.raises(quiz.QuizBankError, match="must be a mapping"):
+        quiz.validate_bank(["not", "a", "bank"], source="x.yaml")
+
+
+def test_bank_id_must_match_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = good_bank()
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(bank))
+    monkeypatch.setattr(quiz, "BANK_DIR", tmp_path)
+    assert quiz.bank_ids() == ["other"]
+    with pytest.raises(quiz.QuizBankError, match="must equal the file name 'other'"):
+        quiz.load_bank("other")
+
+
+def test_unknown_bank_lists_the_available_ids() -> None:
+    with pytest.raises(ValueError, match="no quiz bank 'nope'; available: ") as info:
+        quiz.load_bank("nope")
+    for bank_id in BANKS:
+        assert bank_id in str(info.value)
+
+
+# --- answers computed by the package ----------------------------------------------------------
+
+def test_resolve_answer_calls_the_package() -> None:
+    assert quiz.resolve_answer("relucourse.activations:max_derivative", {"name": "sigmoid"}) == \
+        pytest.approx(0.25, abs=1e-6)
+
+
+@pytest.mark.parametrize("path", ["os:system", "builtins:eval", "relucourse_evil.x:f", "relucourse",
+                                  "relucourse.activations", "relucourse.activations:f:g",
+                                  "subprocess:run", " relucourse.activations:max_derivative"])
+def test_resolve_answer_refuses_other_code(path: str) -> None:
+    with pytest.raises(ValueError, match="answer_from must look like"):
+        quiz.resolve_answer(path)
+
+
+def test_resolve_answer_reports_missing_and_non_finite(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="has no function 'no_such_function'"):
+        quiz.resolve_answer("relucourse.activations:no_such_function")
+    monkeypatch.setattr(quiz, "always_nan", lambda: float("nan"), raising=False)
+    with pytest.raises(ValueError, match="not a finite number"):
+        quiz.resolve_answer("relucourse.quiz:always_nan")
+
+
+# --- jupyterquiz format -------------------------------------------------------------------------
+
+def test_to_jupyterquiz_multiple_choice() -> None:
+    q = good_bank()["questions"][0]
+    assert quiz.to_jupyterquiz(q) == {
+        "question": "Pick A",
+        "type": "multiple_choice",
+        "answers": [{"answer": "A", "correct": True, "feedback": "Yes."},
+                    {"answer": "B", "correct": False, "feedback": "No."}],
+    }
+
+
+def test_to_jupyterquiz_numeric_from_the_package() -> None:
+    out = quiz.to_jupyterquiz(good_bank()["questions"][2])
+    assert out["type"] == "numeric" and out["precision"] == 4
+    correct, default = out["answers"]
+    assert correct["type"] == "range" and correct["correct"] is True
+    assert correct["range"] == pytest.approx([0.249, 0.251])
+    assert correct["feedback"] == "Correct: 0.25. At x = 0."
+    assert default == {"type": "default", "feedback": "Not quite. Re-read the chapter's computed value."}
+
+
+def test_numeric_default_tolerance_is_one_percent() -> None:
+    out = quiz.to_jupyterquiz(good_bank()["questions"][3])
+    assert out["answers"][0]["range"] == pytest.approx([1.98, 2.02])
+
+
+def test_numeric_rejects_precision_that_makes_it_unanswerable() -> None:
+    q = {"type": "numeric", "question": "Big?", "answer": 12345, "tolerance": 0.5, "precision": 4,
+         "feedback": "f"}
+    with pytest.raises(quiz.QuizBankError, match="raise precision or tolerance"):
+        quiz.to_jupyterquiz(q)  # jupyterquiz would round an exact "12345" to 12350
+    q["precision"] = 0
+    assert quiz.to_jupyterquiz(q)["answers"][0]["range"] == [12344.5, 12345.5]
+
+
+def test_texts_are_markdown_with_html_escaped_and_math_kept() -> None:
+    q = {"type": "multiple_choice", "question": "Is `x < y` when $a_1 < b_1$ and *so*?",
+         "answers": [{"answer": "<b>yes</b>", "correct": True, "feedback": "x & y"},
+                     {"answer": "no", "correct": False, "feedback": "no"}]}
+    out = quiz.to_jupyterquiz(q)
+    assert out["question"] == "Is <code>x &lt; y</code> when $a_1 &lt; b_1$ and <em>so</em>?"
+    assert out["answers"][0]["answer"] == "&lt;b&gt;yes&lt;/b&gt;"
+    assert out["answers"][0]["feedback"] == "x &amp; y"
+
+
+# --- open questions -----------------------------------------------------------------------------
+
+def test_open_question_escapes_and_hides_the_answer() -> None:
+    q = {"type": "open", "question": "Is <script>alert(1)</script> safe?",
+         "model_answer": "No: <img src=x onerror=alert(1)>, and $\\sigma'(0) = 1/4$.\n\nSecond."}
+    out = quiz.open_question_html(q, 3)
+    assert "<script>" not in out and "<img" not in out
+    assert "Is &lt;script&gt;alert(1)&lt;/script&gt; safe?" in out
+    assert "Interview question 3." in out
+    before, details = out.split("<details>", 1)
+    assert "onerror" not in before and "Second." not in before  # the answer is only inside <details>
+    assert details.startswith("<summary>Show a model answer</summary>")
+    assert "\\(\\sigma'(0) = 1/4\\)" in details  # $..$ becomes MathJax's inline delimiters
+    assert details.count("<p>") == 2 and details.endswith("</details></div>")
+
+
+# --- display ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def shell() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return InteractiveShell.instance()
+
+
+def _show(bank_id: str, **kwargs: Any) -> list[dict[str, str]]:
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as cap:
+        quiz.show(bank_id, **kwargs)
+    return [o.data for o in cap.outputs]
+
+
+def test_show_displays_quiz_then_open_questions(shell: Any) -> None:
+    outputs = _show("activations")
+    html, js, open_html = outputs
+    div_id = re.match(r'<div id="([A-Za-z]+)"', html["text/html"]).group(1)
+    assert js["application/javascript"].startswith(f"var questions{div_id}=")
+    assert "function show_questions" in js["application/javascript"]  # JS inlined: no kernel needed
+    assert "largest value the derivative" in js["application/javascript"]
+    assert open_html["text/html"].count("<details>") == 1
+
+
+def test_two_quizzes_get_distinct_ids_and_leave_the_rng_alone(shell: Any) -> None:
+    random.seed(123)
+    expected = random.random()
+    random.seed(123)
+    ids = set()
+    for _ in range(3):
+        random.seed(0)  # even after the same reseed (rc.setup) the container ids differ
+        html = _show("activations", kinds=("multiple_choice",))[0]["text/html"]
+        ids.add(re.match(r'<div id="([A-Za-z]+)"', html).group(1))
+    assert len(ids) == 3
+    random.seed(123)
+    _show("activations")
+    assert random.random() == expected
+
+
+def test_show_kinds_filter_and_check(shell: Any) -> None:
+    outputs = _show("activations", kinds=("open",))
+    assert len(outputs) == 1 and "<details>" in outputs[0]["text/html"]
+    with pytest.raises(ValueError, match="unknown question kinds"):
+        quiz.show("activations", kinds=("essay",))
+
+
+def test_chapter_links_suit_site_lab_and_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = {"chapter": "chapters/01_activations"}
+    monkeypatch.delenv("RELUCOURSE_STATIC", raising=False)
+    assert quiz.chapter_href(bank) == "../chapters/01_activations.ipynb"
+    monkeypatch.setenv("RELUCOURSE_STATIC", "1")
+    assert quiz.chapter_href(bank) == "../chapters/01_activations.html"
+    assert quiz.chapter_href(bank, page_dir=".") == "chapters/01_activations.html"
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    assert quiz.chapter_href(bank) == ("https://colab.research.google.com/github/relucourse/"
+                                       "relu-vs-sigmoid/blob/main/chapters/01_activations.ipynb")
+
+
+def test_show_all_lists_every_bank_under_a_heading(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.setenv("RELUCOURSE_STATIC", "1")
+    with capture_output() as cap:
+        shown = quiz.show_all()
+    assert shown == BANKS
+    html = "".join(o.data.get("text/html", "") for o in cap.outputs)
+    for bank_id in BANKS:
+        bank = quiz.load_bank(bank_id)
+        assert f'<a href="#quiz-{bank_id}">' in html
+        assert f'id="quiz-{bank_id}"' in html
+        assert f'href="../{bank["chapter"]}.html"' in html
+    quizzes = [o for o in cap.outputs if "application/javascript" in o.data]
+    assert len(quizzes) == len(BANKS)
+
+
+def test_quiz_js_guards_mathjax_that_did_not_load(shell: Any) -> None:
+    js = _show("activations", kinds=("numeric",))[1]["application/javascript"]
+    assert quiz._MATHJAX_VERSION not in js
+    assert "version[0]" not in js or quiz._MATHJAX_VERSION_SAFE in js
+    assert quiz.patch_quiz_js("var v = MathJax.version;\nunrelated();") == \
+        "var v = (MathJax.version || '');\nunrelated();"

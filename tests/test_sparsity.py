@@ -1,0 +1,182 @@
+"""Tests for relucourse.sparsity and relucourse.sparsity_checks (chapter 03, ReLU sparsity)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from relucourse import instrument, sparsity_checks
+from relucourse import sparsity as sp
+from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from relucourse.data import Dataset
+from relucourse.models import MLP
+from relucourse.train import train
+
+
+def _toy_data(n: int = 256, features: int = 8, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g)
+    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+    return Dataset("toy", x, y, x[:64], y[:64], 4)
+
+
+def _mlp(seed: int = 0, **kwargs: object) -> MLP:
+    torch.manual_seed(seed)
+    defaults = {"width": 16, "depth": 3, "init": "kaiming_normal", "bias_init": 0.0}
+    return MLP(8, 4, **{**defaults, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("depth", "width", "expected"), [
+    (1, 1, 0.5), (10, 3, 1 - (7 / 8) ** 10), (1, 10, 2.0**-10), (0, 4, 0.0)])
+def test_born_dead_probability_closed_form(depth: int, width: int, expected: float) -> None:
+    assert sp.born_dead_probability(depth, width) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("depth", "width"), [(5, 2), (12, 3), (20, 4)])
+def test_monte_carlo_matches_closed_form(depth: int, width: int) -> None:
+    trials = 6000
+    p = sp.born_dead_probability(depth, width)
+    mc = sp.born_dead_monte_carlo(depth, width, trials=trials, seed=1)
+    assert abs(mc - p) < 4 * math.sqrt(p * (1 - p) / trials) + 1e-3
+
+
+def test_monte_carlo_is_seeded_and_set_death_is_rarer() -> None:
+    a = sp.born_dead_monte_carlo(10, 3, trials=2000, seed=3)
+    assert a == sp.born_dead_monte_carlo(10, 3, trials=2000, seed=3)
+    assert sp.born_dead_monte_carlo(10, 3, trials=2000, n_inputs=16, seed=3) <= a
+
+
+def test_package_mlp_born_dead_rate_matches_formula() -> None:
+    """The real MLP (zero bias, symmetric init) dies at one input as often as the formula says."""
+    depth, width, n = 6, 2, 400
+    x = torch.randn(1, 8, generator=torch.Generator().manual_seed(0))
+    dead = sum(sp.is_born_dead(_mlp(s, width=width, depth=depth), x) for s in range(n))
+    p = sp.born_dead_probability(depth, width)
+    assert abs(dead / n - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+def test_width_for_is_smallest_sufficient_width() -> None:
+    n = sp.width_for(100, 0.01)
+    assert sp.born_dead_probability(100, n) <= 0.01 < sp.born_dead_probability(100, n - 1)
+    assert n == 14
+
+
+def test_init_zero_fraction_is_one_half() -> None:
+    assert sp.init_zero_fraction(seeds=4) == pytest.approx(0.5, abs=0.03)
+
+
+def test_unit_masks_agree_with_instrument() -> None:
+    model = _mlp()
+    with torch.no_grad():
+        model.blocks[1].linear.bias[:3] = -100.0  # certainly dead
+    x = _toy_data().x_train
+    masks = sp.unit_masks(model, x)
+    expected = instrument.dead_units(model, x)
+    for layer, m in masks.items():
+        assert m["dead"] == expected[f"{layer}.act"].nonzero().flatten().tolist()
+        assert m["negative"] == m["dead"]  # for ReLU, negative everywhere == dead
+        assert all((v <= 0) == (u in m["dead"]) for u, v in enumerate(m["max_pre"]))
+    assert {0, 1, 2} <= set(masks["blocks.1"]["dead"])
+
+
+def test_leaky_relu_units_are_never_dead_but_can_be_negative() -> None:
+    model = _mlp(activation="leaky_relu")
+    with torch.no_grad():
+        model.blocks[0].linear.bias[:2] = -100.0
+    masks = sp.unit_masks(model, _toy_data().x_train)
+    assert masks["blocks.0"]["dead"] == []
+    assert masks["blocks.0"]["negative"][:2] == [0, 1]
+
+
+def test_l1_penalty_increases_sparsity_and_removes_hooks() -> None:
+    data = _toy_data()
+    cfg = TrainConfig(optimizer="adam", lr=1e-2, steps=60, eval_every=30)
+    zero = {}
+    for strength in (0.0, 1.0):
+        model = _mlp()
+        penalty = sp.L1ActivationPenalty(strength)
+        train(model, data, cfg, callbacks=[penalty], progress=False)
+        assert all(not m._forward_hooks for m in model.modules())
+        zero[strength] = sum(r["zero_frac"] for r in instrument.layer_stats(model, data.x_train)) / 3
+    assert zero[1.0] > zero[0.0] + 0.05
+
+
+def test_l1_penalty_value() -> None:
+    model = _mlp()
+    penalty = sp.L1ActivationPenalty(0.5)
+
+    class _State:
+        pass
+
+    state = _State()
+    state.model = model  # type: ignore[attr-defined]
+    penalty.on_train_start(state)  # type: ignore[arg-type]
+    x = _toy_data().x_train[:32]
+    model(x)
+    value = penalty.regularizer(state, x)  # type: ignore[arg-type]
+    acts = instrument.activations(model, x)
+    assert value is not None and value.requires_grad
+    assert value.item() == pytest.approx(0.5 * sum(a.abs().mean().item() for a in acts.values()))
+    penalty.close()
+    assert all(not m._forward_hooks for m in model.modules())
+    assert "strength=0.5" in repr(penalty)
+    with pytest.raises(ValueError):
+        sp.L1ActivationPenalty(-1.0)
+
+
+def test_tracker_records_and_finds_permanent_deaths() -> None:
+    data = _toy_data()
+    model = _mlp()
+    cfg = TrainConfig(optimizer="adam", lr=0.3, steps=40, eval_every=20)
+    result = train(model, data, cfg, callbacks=[sp.DeadUnitTracker(every=10)], progress=False)
+    assert sp.check_steps(result) == [0, 10, 20, 30, 40]
+    series = sp.layer_series(result, "dead")
+    assert set(series) == {"blocks.0", "blocks.1", "blocks.2"}
+    final = instrument.dead_units(model, data.x_train)
+    n_dead = sum(int(m.sum()) for m in final.values())
+    assert sp.final_fraction(result, "dead") == pytest.approx(n_dead / 48)
+    history = sp.deaths_and_revivals(result)
+    for layer, unit, step in history["permanent"]:
+        hist = sp.unit_history(result, layer, unit)
+        assert not hist[0] and all(hist[sp.check_steps(result).index(step):])
+
+
+def test_skippable_macs() -> None:
+    out = sp.skippable_macs([4, 10, 10, 2], [0.5, 0.25])
+    assert out["total"] == 4 * 10 + 10 * 10 + 10 * 2
+    assert out["skippable"] == 0.5 * 100 + 0.25 * 20
+    with pytest.raises(ValueError):
+        sp.skippable_macs([4, 10, 2], [0.5, 0.5])
+
+
+def test_matmul_timings_dense_ignores_zeros() -> None:
+    t = sp.matmul_timings(128, 0.5, repeats=3)
+    assert t["zero_frac"] == pytest.approx(0.5, abs=0.02)
+    assert all(t[k] > 0 for k in ("dense", "dense_with_zeros", "sparse_csr", "sparse_csr_convert"))
+
+
+def test_vary_builds_labelled_configs() -> None:
+    base = RunConfig(DataConfig(), ModelConfig(), TrainConfig())
+    cfgs = sp.vary(base, "train.lr", [0.1, 0.2])
+    assert list(cfgs) == ["lr=0.1", "lr=0.2"]
+    assert cfgs["lr=0.2"].train.lr == 0.2
+
+
+def test_checkers() -> None:
+    x = _toy_data().x_train
+    model = _mlp()
+
+    def right(m: torch.nn.Module, xx: torch.Tensor) -> dict[str, int]:
+        return {k: int(v.sum()) for k, v in instrument.dead_units(m, xx).items()}
+
+    sparsity_checks.check_dead_counter(right, model, x)
+    with pytest.raises(AssertionError):
+        sparsity_checks.check_dead_counter(lambda m, xx: dict.fromkeys(right(m, xx), 0), model, x)
+    sparsity_checks.check_lr_sweep([1e-3, 1e-2, 1e-1], [0.0, 0.1, 0.6])
+    with pytest.raises(AssertionError):
+        sparsity_checks.check_lr_sweep([1e-3, 1e-2, 1e-1], [0.5, 0.1, 0.0])
+    sparsity_checks.check_fixed([(0.7, 0.2)] * 3, [(0.02, 0.6)] * 3)
+    with pytest.raises(AssertionError):
+        sparsity_checks.check_fixed([(0.7, 0.2)] * 3, [(0.0, 0.25)] * 3)
