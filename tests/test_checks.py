@@ -55,3 +55,34 @@ def test_check_measured_profile() -> None:
         checks.check_measured_profile(norms[:3], 6)
     with pytest.raises(AssertionError, match="well above"):
         checks.check_measured_profile([1e-2, 0.1, 0.3, 0.6, 0.9, 1.0], 6)
+
+
+def test_check_ratio_prediction_hints() -> None:
+    checks.check_ratio_prediction(math.sqrt(1 / 48) ** 7, 8)
+    with pytest.raises(AssertionError, match="there are 7"):
+        checks.check_ratio_prediction(math.sqrt(1 / 48) ** 8, 8)
+    with pytest.raises(AssertionError, match="layer L / layer 1"):
+        checks.check_ratio_prediction(math.sqrt(48) ** 7, 8)
+    with pytest.raises(AssertionError, match="positive"):
+        checks.check_ratio_prediction(-1.0, 8)
+
+
+def test_check_gradient_norms_hints() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 12, generator=g), torch.randint(0, 10, (64,), generator=g)
+    model = G.make_mlp("sigmoid", 4, 12, 10, width=16, seed=0)
+
+    def norms(m, xb, yb, zero=True, reverse=False):
+        if zero:
+            m.zero_grad()
+        torch.nn.functional.cross_entropy(m(xb), yb).backward()
+        out = [b.linear.weight.grad.norm().item() for b in m.blocks]
+        return out[::-1] if reverse else out
+
+    checks.check_gradient_norms(norms, model, x, y)
+    with pytest.raises(AssertionError, match="zero_grad"):
+        checks.check_gradient_norms(lambda *a: norms(*a, zero=False), model, x, y)
+    with pytest.raises(AssertionError, match="reverse order"):
+        checks.check_gradient_norms(lambda *a: norms(*a, reverse=True), model, x, y)
+    with pytest.raises(AssertionError, match="one norm per hidden layer"):
+        checks.check_gradient_norms(lambda *a: norms(*a)[:2], model, x, y)

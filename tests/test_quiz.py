@@ -2,13 +2,15 @@
 
 Every bank found in ``src/relucourse/quizzes`` at run time is checked, so a new chapter's bank is
 tested the moment it is added: it validates, each choice question has a correct answer and feedback
-for every option, its chapter is a page of the book, and numeric answers computed by the package are
-finite and answerable in jupyterquiz.
+for every option, its chapter is a page of the book, every question's section is a heading of that
+chapter (with the anchor Sphinx gives it), and numeric answers computed by the package are finite
+and answerable in jupyterquiz.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import re
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from relucourse import quiz
+from relucourse import notebooks, quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 BANKS = quiz.bank_ids()
@@ -42,6 +44,19 @@ def toc_docnames(node: object) -> Iterator[str]:
 TOC = set(toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text())))
 
 
+def chapter_headings(chapter: str) -> list[str]:
+    return notebooks.headings(json.loads((ROOT / f"{chapter}.ipynb").read_text(encoding="utf-8")))
+
+
+def plain(heading: str) -> str:
+    """Headings are compared without the backticks of inline code."""
+    return heading.replace("`", "").strip()
+
+
+# Every (bank, question number, section) of every bank.
+SECTIONS = [(b, i, q["section"]) for b in BANKS for i, q in enumerate(quiz.load_bank(b)["questions"], 1)]
+
+
 def good_bank() -> dict[str, Any]:
     """A small valid bank with one question of every type."""
     return {
@@ -49,18 +64,21 @@ def good_bank() -> dict[str, Any]:
         "title": "Demo",
         "chapter": "chapters/01_activations",
         "questions": [
-            {"type": "multiple_choice", "question": "Pick A",
+            {"type": "multiple_choice", "question": "Pick A", "section": "The functions and their slopes",
              "answers": [{"answer": "A", "correct": True, "feedback": "Yes."},
                          {"answer": "B", "correct": False, "feedback": "No."}]},
-            {"type": "many_choice", "question": "Pick A and B",
+            {"type": "many_choice", "question": "Pick A and B", "section": "What ten layers of slopes do",
              "answers": [{"answer": "A", "correct": True, "feedback": "Yes."},
                          {"answer": "B", "correct": True, "feedback": "Yes."},
                          {"answer": "C", "correct": False, "feedback": "No."}]},
             {"type": "numeric", "question": "Max sigmoid'?", "feedback": "At x = 0.",
+             "section": "The number that matters: the largest slope",
              "answer_from": "relucourse.activations:max_derivative", "answer_args": {"name": "sigmoid"},
              "tolerance": 0.001},
-            {"type": "numeric", "question": "Two?", "answer": 2, "feedback": "Two."},
-            {"type": "open", "question": "Why?", "model_answer": "Because."},
+            {"type": "numeric", "question": "Two?", "answer": 2, "feedback": "Two.",
+             "section": "What ten layers of slopes do"},
+            {"type": "open", "question": "Why?", "model_answer": "Because.",
+             "section": "Activation functions and their derivatives"},
         ],
     }
 
@@ -83,6 +101,22 @@ def test_bank_chapter_is_a_page_of_the_book(bank_id: str) -> None:
     chapter = quiz.load_bank(bank_id)["chapter"]
     assert chapter in TOC, f"{bank_id}: chapter {chapter!r} is not in _toc.yml ({sorted(TOC)})"
     assert any((ROOT / f"{chapter}{s}").is_file() for s in (".ipynb", ".md")), f"{chapter} has no file"
+
+
+@pytest.mark.parametrize("bank_id", BANKS)
+def test_every_question_names_a_heading_of_its_chapter(bank_id: str) -> None:
+    bank = quiz.load_bank(bank_id)
+    found = chapter_headings(bank["chapter"])
+    anchors = [quiz.section_anchor(h) for h in found]
+    for i, q in enumerate(bank["questions"], 1):
+        where = f"{bank_id} question {i}: section {q['section']!r}"
+        assert plain(q["section"]) in map(plain, found), \
+            f"{where} is not a heading of {bank['chapter']}: {found}"
+        assert plain(q["section"]).lower() != "quiz", f"{where}: name the section that teaches it"
+        anchor = quiz.section_anchor(q["section"])
+        assert anchor, f"{where} has no anchor (a heading needs a letter)"
+        # Sphinx numbers ids that repeat on a page ("id1"), so the anchor must be unique there.
+        assert anchors.count(anchor) == 1, f"{where}: anchor {anchor!r} is shared by another heading"
 
 
 @pytest.mark.parametrize("bank_id", BANKS)
@@ -146,6 +180,11 @@ BROKEN = [
     (_set(("questions",), []), "non-empty list"),
     (_set(("questions", 0, "type"), "essay"), "question 1: type 'essay' is not one of"),
     (_set(("questions", 0, "question"), "  "), "question 1: empty question text"),
+    (_set(("questions", 0, "section"), _DELETE), "question 1: missing 'section'"),
+    (_set(("questions", 2, "section"), _DELETE), "question 3: missing 'section'"),
+    (_set(("questions", 4, "section"), _DELETE), "question 5: missing 'section'"),
+    (_set(("questions", 1, "section"), " "), "question 2: 'section' must be a non-empty string"),
+    (_set(("questions", 3, "section"), None), "question 4: 'section' must be a non-empty string"),
     (_set(("questions", 0, "answers", 0, "correct"), False), "question 1: no answer is marked correct"),
     (_set(("questions", 0, "answers", 1, "correct"), True), "exactly one correct answer (found 2"),
     (_set(("questions", 0, "answers", 1, "feedback"), ""), "answer 'B' has no feedback"),
@@ -190,6 +229,99 @@ def test_unknown_bank_lists_the_available_ids() -> None:
         quiz.load_bank("nope")
     for bank_id in BANKS:
         assert bank_id in str(info.value)
+
+
+# --- sections: headings and their anchors -------------------------------------------------------
+
+def test_headings_lists_top_level_markdown_headings() -> None:
+    nb = {"cells": [
+        {"cell_type": "markdown",
+         "source": ["# Title\n", "\n", "Text with a # sign.\n", "### 1.2 Deep `code` ##\n"]},
+        {"cell_type": "code", "source": "# a comment, not a heading"},
+        {"cell_type": "markdown", "source": "```python\n# in a fence\n```\n> # quoted\n\nSetext\n---\n"},
+        {"cell_type": "markdown", "source": "```{admonition} Tip\n## inside a directive\n```"},
+    ]}
+    assert notebooks.headings(nb) == ["Title", "1.2 Deep `code`", "Setext"]
+
+
+@pytest.mark.parametrize(("heading", "anchor"), [
+    ("4.1 Dead fraction vs learning rate", "dead-fraction-vs-learning-rate"),
+    ("6. What does the `exp` cost?", "what-does-the-exp-cost"),
+    ("3. The saturated top layer (Glorot and Bengio's Figure 2)",
+     "the-saturated-top-layer-glorot-and-bengio-s-figure-2"),
+    ('4.3 Negative bias at initialisation, and the "bias = 0.01" remedy',
+     "negative-bias-at-initialisation-and-the-bias-0-01-remedy"),
+    ("Straße, Ærø and Łódź", "strasze-aero-and-lodz"),
+    ("2. ---", ""),
+])
+def test_section_anchor_examples(heading: str, anchor: str) -> None:
+    assert quiz.section_anchor(heading) == anchor
+
+
+@pytest.mark.parametrize(("bank_id", "number", "section"), SECTIONS,
+                         ids=[f"{b}-{i}" for b, i, _ in SECTIONS])
+def test_section_anchor_is_docutils_make_id(bank_id: str, number: int, section: str) -> None:
+    nodes = pytest.importorskip("docutils.nodes")
+    assert quiz.section_anchor(section) == nodes.make_id(plain(section))
+
+
+def test_section_anchor_is_docutils_make_id_on_every_heading_and_odd_text() -> None:
+    nodes = pytest.importorskip("docutils.nodes")
+    texts = [h for c in sorted(TOC) if (ROOT / f"{c}.ipynb").is_file() for h in chapter_headings(c)]
+    texts += ["Ça va? Øre, ǅ and ß", "  12 -- x__y .. ", "½ of π", "Ünïcødé ŧřäñşłïŧ", "---", "a\tb\nc"]
+    for text in texts:
+        assert quiz.section_anchor(text) == nodes.make_id(plain(text)), text
+
+
+def test_section_link_on_the_site_in_lab_and_in_colab(monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = {"chapter": "chapters/03_relu_sparsity"}
+    q = {"section": "4.1 Dead fraction vs learning rate"}
+    monkeypatch.setenv("RELUCOURSE_STATIC", "1")
+    out = quiz.section_html(bank, q)
+    assert out.startswith('<span class="relucourse-section"') and out.endswith("</span>")
+    assert 'href="../chapters/03_relu_sparsity.html#dead-fraction-vs-learning-rate"' in out
+    assert ">4.1 Dead fraction vs learning rate</a>" in out
+    # The link takes its surroundings' colour: readable on jupyterquiz's dark card and in either theme.
+    assert "color:inherit" in out
+    assert 'href="03_relu_sparsity.html#dead-fraction-vs-learning-rate"' in \
+        quiz.section_html(bank, q, page_dir="chapters")
+    monkeypatch.delenv("RELUCOURSE_STATIC")
+    assert 'href="../chapters/03_relu_sparsity.ipynb" ' in quiz.section_html(bank, q)
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    assert 'href="https://colab.research.google.com/github/relucourse/relu-vs-sigmoid/blob/main/' \
+           'chapters/03_relu_sparsity.ipynb" ' in quiz.section_html(bank, q)
+
+
+def test_section_text_is_markdown_with_html_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELUCOURSE_STATIC", "1")
+    bank = {"chapter": "chapters/02_sigmoid_saturation"}
+    out = quiz.section_html(bank, {"section": "6. What does the `exp` cost?"}, page_dir="chapters")
+    assert 'href="02_sigmoid_saturation.html#what-does-the-exp-cost"' in out
+    assert out.endswith(">6. What does the <code>exp</code> cost?</a></span>")
+    out = quiz.section_html(bank, {"section": '<b onclick="x()">A & B</b>'})
+    assert "<b" not in out and "&lt;b onclick=&quot;x()&quot;&gt;A &amp; B&lt;/b&gt;</a>" in out
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_every_kind_of_question_shows_its_section_link(shell: Any, monkeypatch: pytest.MonkeyPatch,
+                                                       static: bool) -> None:
+    if static:
+        monkeypatch.setenv("RELUCOURSE_STATIC", "1")
+    else:
+        monkeypatch.delenv("RELUCOURSE_STATIC", raising=False)
+    bank = quiz.load_bank("relu_sparsity")
+    by_type = {q["type"]: q for q in bank["questions"]}
+    assert set(by_type) == set(quiz.QUESTION_TYPES)
+    for kind, q in by_type.items():
+        outputs = _show("relu_sparsity", kinds=(kind,))
+        text = "".join(data.get("application/javascript", data.get("text/html", "")) for data in outputs)
+        page = "03_relu_sparsity." + ("html#" + quiz.section_anchor(q["section"]) if static else "ipynb")
+        # Chapters show their own quiz, so the link is relative to chapters/; jupyterquiz's JSON
+        # escapes the quotes around it.
+        assert re.search(r'href=\\?"' + re.escape(page) + r'\\?"', text), (kind, page)
+        assert "relucourse-section" in text and ("#" in page) == static
+    index = _show("relu_sparsity", kinds=("open",), page_dir="quizzes")[0]["text/html"]
+    assert 'href="../chapters/03_relu_sparsity.' in index
 
 
 # --- answers computed by the package ----------------------------------------------------------
@@ -346,11 +478,15 @@ def test_show_all_lists_every_bank_under_a_heading(shell: Any, monkeypatch: pyte
         shown = quiz.show_all()
     assert shown == BANKS
     html = "".join(o.data.get("text/html", "") for o in cap.outputs)
+    js = "".join(o.data.get("application/javascript", "") for o in cap.outputs)
     for bank_id in BANKS:
         bank = quiz.load_bank(bank_id)
         assert f'<a href="#quiz-{bank_id}">' in html
         assert f'id="quiz-{bank_id}"' in html
         assert f'href="../{bank["chapter"]}.html"' in html
+        for q in bank["questions"]:
+            link = f'../{bank["chapter"]}.html#{quiz.section_anchor(q["section"])}'
+            assert link in html or link in js, (bank_id, q["section"])
     quizzes = [o for o in cap.outputs if "application/javascript" in o.data]
     assert len(quizzes) == len(BANKS)
 

@@ -12,7 +12,8 @@ also proves the page needs nothing from the internet.
 * jupyterquiz questions answer clicks and typed numbers with feedback, open questions reveal their
   model answer, and several quizzes on one page do not clash;
 * every notebook page's Colab button opens that notebook from the repository in _config.yml;
-* no internal link (page, anchor, asset) is broken.
+* no internal link (page, anchor, asset) is broken;
+* every formula is typeset by the MathJax copy that ships with the book.
 
 Without ``/usr/bin/chromium`` these tests skip, saying how to install it; without a built site
 they fail (CI must not pass by skipping).
@@ -155,7 +156,15 @@ DOM_FACTS = """() => ({
   widgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"], '
         + '.jupyter-widgets, .widget-area').length,
   output_text: Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText).join('\\n'),
+  math_total: document.querySelectorAll('.math').length,
+  math_raw: Array.from(document.querySelectorAll('.math'))
+        .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
 })"""
+# MathJax typesets after the page's load event; its startup promise settles when it is done.
+WAIT_FOR_MATHJAX = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  return !!window.MathJax;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +179,7 @@ def visit(request: pytest.FixtureRequest, visits: dict[str, Visit],
     docname = request.param
     if docname not in visits:
         page, v = open_page(docname)
+        page.evaluate(WAIT_FOR_MATHJAX)
         v.dom = page.evaluate(DOM_FACTS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}.png"), full_page=True)
@@ -206,6 +216,16 @@ def test_chapter_shows_its_figures(visit: Visit) -> None:
     figures = [i for i in visit.dom["images"] if i["in_output"]]
     assert figures, f"{visit.docname}: no figure in any executed output (was the notebook executed?)"
     assert all(i["width"] > 0 for i in figures), f"{visit.docname}: a figure has naturalWidth 0"
+
+
+@pytest.mark.parametrize("visit", DOCNAMES, indirect=True)
+def test_math_is_typeset_offline(visit: Visit) -> None:
+    """MathJax ships with the book (``_vendor/mathjax``), so with every other host blocked each
+    formula is still typeset rather than left as raw TeX."""
+    if visit.docname.startswith("chapters/"):
+        assert visit.dom["math_total"] > 0, f"{visit.docname}: no formula found (is math still parsed?)"
+    raw = visit.dom["math_raw"]
+    assert not raw, f"{visit.docname}: formulas left as raw TeX: {raw[:3]}"
 
 
 @pytest.mark.parametrize("visit", NOTEBOOK_PAGES, indirect=True)

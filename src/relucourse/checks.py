@@ -1,7 +1,8 @@
 """Friendly checkers for the sigmoid lab (labs/02_sigmoid_lab.ipynb).
 
 Each checker prints a ✅ line saying what it verified, or raises ``AssertionError`` with a hint, so a
-learner sees *why* an answer is off and CI fails when a learner cell's default stops working.
+learner sees *why* an answer is off, and CI fails when a reference solution
+(``relucourse.solutions``, run while a lab's exercise is still a stub) stops passing.
 Reference values come from torch (``torch.sigmoid``, autograd) and ``relucourse.gradients``, never
 from numbers typed here.
 """
@@ -94,6 +95,56 @@ def check_factor_prediction(predicted: float, n_var_w: float = 1.0 / 3.0) -> Non
                              "Per layer ||delta|| scales by sqrt(n Var[W] E[sigmoid'(z)^2]) and "
                              "sigmoid' <= 1/4.")
     print(f"✅ per-layer factor at most sqrt(n Var[W] / 16) = {bound:.4f}")
+
+
+def check_ratio_prediction(predicted: float, depth: int, n_var_w: float = 1.0 / 3.0) -> None:
+    """A prediction of ||dL/dW_1|| / ||dL/dW_L|| for ``depth`` sigmoid layers, every layer applying
+    the per-layer bound (layer 1 differs a little in practice: it sees the data)."""
+    bound = sigmoid_depth_bound(depth, n_var_w)
+    if not math.isfinite(predicted) or predicted <= 0:
+        raise AssertionError(f"a ratio of gradient norms is a positive number, got {predicted!r}")
+    if abs(predicted / bound - 1) > 0.05:
+        factor = sigmoid_layer_factor_bound(n_var_w)
+        hint = ""
+        if abs(predicted / factor**depth - 1) < 0.05:
+            hint = f" That is {depth} factors; from layer {depth} down to layer 1 there are {depth - 1}."
+        elif abs(predicted * bound - 1) < 0.05:
+            hint = " That is layer L / layer 1; the question asks for layer 1 / layer L."
+        raise AssertionError(f"predicted {predicted:.4g}, but the bound compounds to {bound:.4g}.{hint}"
+                             " Multiply the per-layer factor once per layer between the two.")
+    print(f"✅ layer 1 / layer {depth} at most (per-layer factor)^{depth - 1} = {bound:.3g}")
+
+
+def check_gradient_norms(fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], Sequence[float]],
+                         model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """``fn(model, x, y)`` must return ||dL/dW_l|| of every hidden layer (``model.blocks[i].linear``),
+    input side first, from one cross-entropy backward; calling it twice must give the same norms."""
+    from relucourse.gradients import layer_gradient_norms
+
+    expected = layer_gradient_norms(model, x, y)
+    runs = []
+    for _ in range(2):
+        try:
+            got = fn(model, x, y)
+        except Exception as err:  # the learner's code: report, do not crash with a bare traceback
+            raise AssertionError(f"your gradient norms raised {type(err).__name__}: {err}") from err
+        got = [float(g) for g in got]
+        if len(got) != len(expected):
+            raise AssertionError(f"expected one norm per hidden layer ({len(expected)}), got "
+                                 f"{len(got)}; leave the head out (model.blocks[i].linear only)")
+        runs.append(got)
+    close = lambda a, b: all(abs(u / v - 1) < 1e-5 for u, v in zip(a, b, strict=True))  # noqa: E731
+    if close(runs[0], expected) and not close(runs[1], expected):
+        raise AssertionError("a second call gives different norms: .grad accumulates across "
+                             "backward calls, so call model.zero_grad() first")
+    if not close(runs[0], expected):
+        hint = (" They are in reverse order: input side (blocks.0) first."
+                if close(runs[0][::-1], expected) else
+                " Use the weight's gradient (block.linear.weight.grad), its L2 norm, and a mean "
+                "cross-entropy over the whole batch.")
+        raise AssertionError(f"your norms {[f'{g:.3g}' for g in runs[0]]} differ from "
+                             f"{[f'{g:.3g}' for g in expected]}.{hint}")
+    print(f"✅ gradient norms of all {len(expected)} hidden layers match the package's measurement")
 
 
 def check_measured_profile(norms: Sequence[float], depth: int, n_var_w: float = 1.0 / 3.0,

@@ -9,6 +9,8 @@ outputs; the site build and nbval execute them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -82,4 +84,27 @@ def problems(path: str | Path) -> list[str]:
         src = "".join(cell.get("source", []))
         if "# NBVAL_" in src:
             found.append(f"{path.name}: cell {i} uses a '# NBVAL_' comment; use a cell tag instead")
+    return found
+
+
+def headings(nb: Mapping[str, Any]) -> list[str]:
+    """The text of every Markdown heading of a parsed notebook (``json.load`` or ``nbformat.read``).
+
+    Texts are in order and as written: inline code keeps its backticks. Only top-level headings
+    count, as only they become sections (with anchors) on the site: a ``#`` line inside a fenced
+    block (code, or a MyST directive such as an admonition) or a block quote is not a heading.
+    Quiz banks name these headings in their ``section`` keys (see :mod:`relucourse.quiz`).
+    """
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark")
+    found = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        tokens = parser.parse(source if isinstance(source, str) else "".join(source))
+        for opening, inline in pairwise(tokens):
+            if opening.type == "heading_open" and opening.level == 0:
+                found.append(inline.content.strip())
     return found

@@ -8,11 +8,13 @@ Banks live in ``relucourse/quizzes/<id>.yaml`` (shipped with the package, so Col
     questions:
       - type: multiple_choice               # or many_choice (several correct)
         question: Which activation ...?
+        section: "The functions and their slopes"   # required: a heading of the chapter, as written
         answers:
           - {answer: ReLU, correct: true, feedback: Yes, because ...}
           - {answer: sigmoid, correct: false, feedback: No, its slope is at most 1/4 ...}
       - type: numeric
         question: What is the largest value of sigmoid'(x)?
+        section: "The number that matters: the largest slope"
         answer_from: relucourse.activations:max_derivative   # computed by the package, not typed
         answer_args: {name: sigmoid}
         tolerance: 0.001                    # optional: default 1% of the answer
@@ -21,11 +23,18 @@ Banks live in ``relucourse/quizzes/<id>.yaml`` (shipped with the package, so Col
         hint: ...                           # optional: shown for a wrong entry
       - type: open
         question: Why does ReLU help with vanishing gradients, and when doesn't it?
+        section: "What ten layers of slopes do"
         model_answer: |
           Markdown text revealed on click.
 
 Texts are Markdown (inline for questions, answers and feedback; full for model answers) with raw
 HTML escaped; ``$...$`` math is passed through untouched for MathJax.
+
+Every question names, in ``section``, the heading (``#``, ``##`` or ``###``, not "Quiz") of the
+bank's chapter that teaches it, written as in the notebook (inline code keeps its backticks; they are
+ignored when comparing). Each question shows it as a link under its text: to the chapter page and,
+on the static site, to the heading's anchor (see :func:`section_anchor`). ``tests/test_quiz.py``
+checks that every section is a heading of its chapter notebook.
 
 Multiple-choice and numeric questions give instant feedback with jupyterquiz, which inlines its
 JavaScript into every quiz output, so it works on the static site (no kernel), in JupyterLab and in
@@ -43,6 +52,7 @@ import random
 import re
 import secrets
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -54,11 +64,11 @@ BANK_DIR = Path(__file__).parent / "quizzes"
 QUESTION_TYPES = ("multiple_choice", "many_choice", "numeric", "open")
 # Keys each question type may use: a typo such as ``answer_arg`` is an error, not silently ignored.
 ALLOWED_KEYS = {
-    "multiple_choice": {"type", "question", "answers"},
-    "many_choice": {"type", "question", "answers"},
-    "numeric": {"type", "question", "answer", "answer_from", "answer_args", "tolerance", "precision",
-                "feedback", "hint"},
-    "open": {"type", "question", "model_answer"},
+    "multiple_choice": {"type", "question", "section", "answers"},
+    "many_choice": {"type", "question", "section", "answers"},
+    "numeric": {"type", "question", "section", "answer", "answer_from", "answer_args", "tolerance",
+                "precision", "feedback", "hint"},
+    "open": {"type", "question", "section", "model_answer"},
 }
 ANSWER_KEYS = {"answer", "correct", "feedback"}
 # "relucourse" or "relucourse.sub.module", a colon, then a function name.
@@ -149,6 +159,11 @@ def _validate_question(q: Any, where: str) -> None:
                             f"allowed: {sorted(ALLOWED_KEYS[qtype])}")
     if not _text(q.get("question")):
         raise QuizBankError(f"{where}: empty question text")
+    if "section" not in q:
+        raise QuizBankError(f"{where}: missing 'section' (the heading of the chapter that teaches it)")
+    if not _text(q["section"]):
+        raise QuizBankError(f"{where}: 'section' must be a non-empty string naming a chapter heading, "
+                            f"got {q['section']!r}")
     if qtype in ("multiple_choice", "many_choice"):
         answers = q.get("answers")
         if not isinstance(answers, list) or len(answers) < 2:
@@ -239,8 +254,10 @@ def render_block(text: str) -> str:
     return _with_math(str(text).strip(), _markdown().render, mathjax_delimiters=True)
 
 
-def to_jupyterquiz(q: dict[str, Any]) -> dict[str, Any]:
+def to_jupyterquiz(q: dict[str, Any], reference: str = "") -> dict[str, Any]:
     """One bank question in jupyterquiz's JSON format (texts already rendered to safe HTML).
+
+    ``reference`` is HTML appended to the question text (:func:`show` passes the section link).
 
     Numeric answers are accepted in ``[value - tol, value + tol)``; jupyterquiz first rounds the
     reader's entry to ``precision`` significant digits, so the rounded exact answer must stay inside
@@ -258,7 +275,7 @@ def to_jupyterquiz(q: dict[str, Any]) -> dict[str, Any]:
                                 f"tolerance {tol:g}; raise precision or tolerance")
         hint = q.get("hint", "Not quite. Re-read the chapter's computed value.")
         return {
-            "question": render_inline(q["question"]),
+            "question": render_inline(q["question"]) + reference,
             "type": "numeric",
             "precision": precision,
             "answers": [
@@ -268,7 +285,7 @@ def to_jupyterquiz(q: dict[str, Any]) -> dict[str, Any]:
             ],
         }
     return {
-        "question": render_inline(q["question"]),
+        "question": render_inline(q["question"]) + reference,
         "type": q["type"],
         "answers": [
             {"answer": render_inline(str(a["answer"])), "correct": bool(a.get("correct")),
@@ -278,20 +295,24 @@ def to_jupyterquiz(q: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_question_html(q: dict[str, Any], number: int) -> str:
-    """An open question with its model answer hidden in ``<details>`` (works without a kernel)."""
+def open_question_html(q: dict[str, Any], number: int, reference: str = "") -> str:
+    """An open question with its model answer hidden in ``<details>`` (works without a kernel).
+
+    ``reference`` is HTML appended to the question text (:func:`show` passes the section link).
+    """
     return (
         f'<div class="relucourse-open-question"><p><strong>Interview question {number}.</strong> '
-        f"{render_inline(q['question'])}</p>"
+        f"{render_inline(q['question'])}{reference}</p>"
         f"<details><summary>Show a model answer</summary>{render_block(q['model_answer'])}</details></div>"
     )
 
 
-def chapter_href(bank: dict[str, Any], page_dir: str = "quizzes") -> str:
+def chapter_href(bank: dict[str, Any], page_dir: str = "quizzes", anchor: str = "") -> str:
     """Where a link to the bank's chapter should point, seen from a page in ``page_dir``.
 
-    The site (``RELUCOURSE_STATIC=1``) links the built ``.html`` page, Colab opens the chapter's
-    notebook in Colab, and JupyterLab opens the ``.ipynb`` next to this one.
+    The site (``RELUCOURSE_STATIC=1``) links the built ``.html`` page, with ``#anchor`` when one is
+    given; Colab opens the chapter's notebook in Colab, and JupyterLab opens the ``.ipynb`` next to
+    this one (neither has Sphinx's anchors, so there the link opens the top of the chapter).
     """
     from relucourse.explorer import is_static
     from relucourse.notebooks import REPOSITORY_URL
@@ -299,8 +320,41 @@ def chapter_href(bank: dict[str, Any], page_dir: str = "quizzes") -> str:
     chapter = bank["chapter"]
     if "google.colab" in sys.modules:
         return f"{COLAB_BASE}/{REPOSITORY_URL.removeprefix('https://github.com/')}/blob/main/{chapter}.ipynb"
-    suffix = ".html" if is_static() else ".ipynb"
-    return posixpath.relpath(chapter, page_dir) + suffix
+    if is_static():
+        return posixpath.relpath(chapter, page_dir) + ".html" + (f"#{anchor}" if anchor else "")
+    return posixpath.relpath(chapter, page_dir) + ".ipynb"
+
+
+# The transliteration tables of docutils.nodes.make_id, for letters that NFKD does not decompose
+# (docutils builds the site but is not a dependency of the package).
+_ID_DIGRAPHS = {0xDF: "sz", 0xE6: "ae", 0x153: "oe", 0x238: "db", 0x239: "qp"}
+_ID_LETTERS = dict(zip(map(ord, "øđħıłŧƀƃƈƌƒƙƚƞƥƫƭƴƶǥȥȴȵȶȷȼȿɀɇɉɋɍɏ"), "odhiltbbcdfklnpttyzgzlntjcszejqry",
+                       strict=True))
+
+
+def section_anchor(heading: str) -> str:
+    """The id Sphinx gives the section of a Markdown heading: docutils' ``make_id`` of its text.
+
+    Backticks of inline code are dropped (the built title has none); then the text is lowercased,
+    transliterated to ASCII, runs of other characters become one ``-``, and leading digits and
+    hyphens and trailing hyphens are stripped, so ``"4.1 Dead fraction vs learning rate"`` becomes
+    ``"dead-fraction-vs-learning-rate"``. (Two headings with the same id on one page would get
+    numbered ids instead; the tests check the banks' sections are unique in their chapter.)
+    """
+    text = heading.replace("`", "").lower().translate(_ID_DIGRAPHS).translate(_ID_LETTERS)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^a-z0-9]+", "-", " ".join(text.split()))
+    return re.sub(r"^[-0-9]+|-+$", "", text)
+
+
+def section_html(bank: dict[str, Any], q: dict[str, Any], page_dir: str = "quizzes") -> str:
+    """The question's chapter reference: its ``section`` heading, linking to that part of the chapter."""
+    href = chapter_href(bank, page_dir, anchor=section_anchor(q["section"]))
+    # Inline styles (Colab's output iframes get no site CSS); the link takes the text colour of its
+    # surroundings, which stays readable on jupyterquiz's dark question card and in either theme.
+    return (f'<span class="relucourse-section" style="display:block;font-size:0.8em;margin-top:0.3em">'
+            f'Chapter: <a href="{html.escape(href)}" style="color:inherit;text-decoration:underline">'
+            f"{render_inline(q['section'])}</a></span>")
 
 
 def heading_html(bank_id: str, page_dir: str = "quizzes") -> str:
@@ -317,21 +371,31 @@ def heading_html(bank_id: str, page_dir: str = "quizzes") -> str:
     )
 
 
-def show(bank_id: str, kinds: tuple[str, ...] = QUESTION_TYPES) -> None:
-    """Display a chapter's quiz: interactive questions first, then open interview questions."""
+def show(bank_id: str, kinds: tuple[str, ...] = QUESTION_TYPES, page_dir: str | None = None) -> None:
+    """Display a chapter's quiz: interactive questions first, then open interview questions.
+
+    Each question links to the section of the chapter that teaches it, as seen from a page in
+    ``page_dir`` (default: the chapter's own folder, since chapters show their own quiz).
+    """
     from IPython.display import HTML, display
 
     unknown = set(kinds) - set(QUESTION_TYPES)
     if unknown:
         raise ValueError(f"unknown question kinds {sorted(unknown)}; use some of {QUESTION_TYPES}")
     bank = load_bank(bank_id)
-    interactive = [to_jupyterquiz(q) for q in bank["questions"]
+    if page_dir is None:
+        page_dir = posixpath.dirname(bank["chapter"]) or "."
+
+    def reference(q: dict[str, Any]) -> str:
+        return "<br>" + section_html(bank, q, page_dir)
+
+    interactive = [to_jupyterquiz(q, reference(q)) for q in bank["questions"]
                    if q["type"] != "open" and q["type"] in kinds]
     if interactive:
         _display_quiz(interactive)
     open_qs = [q for q in bank["questions"] if q["type"] == "open" and "open" in kinds]
     if open_qs:
-        display(HTML("".join(open_question_html(q, i) for i, q in enumerate(open_qs, 1))))
+        display(HTML("".join(open_question_html(q, i, reference(q)) for i, q in enumerate(open_qs, 1))))
 
 
 def show_all(page_dir: str = "quizzes") -> list[str]:
@@ -348,7 +412,7 @@ def show_all(page_dir: str = "quizzes") -> list[str]:
     display(HTML(f'<ul class="relucourse-quiz-contents">{items}</ul>'))
     for bank_id in ids:
         display(HTML(heading_html(bank_id, page_dir)))
-        show(bank_id)
+        show(bank_id, page_dir=page_dir)
     return ids
 
 

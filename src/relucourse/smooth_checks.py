@@ -1,8 +1,9 @@
 """Friendly checkers for the softplus lab (labs/04_softplus_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why* and CI fails when a default stops working. Reference values come from
-torch and ``relucourse.smooth``, never from numbers typed here.
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+while a lab's exercise is still a stub) stops passing. Reference values come from torch and
+``relucourse.smooth``, never from numbers typed here.
 """
 
 from __future__ import annotations
@@ -80,6 +81,22 @@ def check_max_gap(gap_fn: Callable[[float], float]) -> None:
                 f"beta = {beta}: you measured {got:.6g}, the formula log(2)/beta gives {want:.6g}. "
                 "Use a grid that contains x = 0, and torch.nn.Softplus(beta=beta).")
     print("✓ the measured max gap equals log(2)/beta for beta in 0.5, 1, 3, 10")
+
+
+def check_beta_for_gap(beta: float, gap: float = 0.01, rel_tol: float = 0.02) -> None:
+    """``beta``: the smallest sharpness for which softplus_beta stays within ``gap`` of ReLU
+    everywhere (answers within ``rel_tol`` above it, such as a rounded value, are accepted)."""
+    if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta <= 0:
+        raise AssertionError(f"beta is a positive number, got {beta!r}")
+    smallest = max_gap_formula(1.0) / gap  # the gap log(2)/beta shrinks as 1/beta
+    if max_gap_formula(beta) > gap * (1 + 1e-9):
+        raise AssertionError(f"at beta = {beta:g} softplus_beta is still {max_gap_formula(beta):.4g} "
+                             f"above ReLU at x = 0 (more than {gap:g}); solve log(2)/beta <= {gap:g}.")
+    if beta > smallest * (1 + rel_tol):
+        raise AssertionError(f"beta = {beta:g} works, but so does a smaller beta: which is the "
+                             f"smallest with log(2)/beta <= {gap:g}?")
+    print(f"✓ beta = {beta:.4g}: the largest gap log(2)/beta = {max_gap_formula(beta):.4g} <= {gap:g}, "
+          "and no much smaller beta would do")
 
 
 def _fake(losses: list[float], every: int = 50) -> TrainResult:

@@ -1,17 +1,22 @@
 """Friendly checkers for the dead-ReLU lab (labs/03_relu_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why* and CI fails when a default stops working.
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+while a lab's exercise is still a stub) stops passing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from relucourse import instrument
+from relucourse.config import RunConfig
 
 
 def _damaged_copy(model: nn.Module, n_kill: int = 5) -> nn.Module:
@@ -54,6 +59,17 @@ def check_dead_counter(count_dead: Callable[[nn.Module, torch.Tensor], dict[str,
     return got
 
 
+def check_lr_choice(lrs: Sequence[float]) -> None:
+    """Learning rates for the sweep: at least three distinct, positive, finite numbers."""
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence):
+        raise AssertionError(f"LRS should be a list of learning rates, got {type(lrs).__name__}")
+    if len(lrs) < 3 or len(set(lrs)) != len(lrs):
+        raise AssertionError(f"give at least three different learning rates, got {list(lrs)}")
+    if not all(isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0 for lr in lrs):
+        raise AssertionError(f"learning rates are positive numbers, got {list(lrs)}")
+    print(f"✓ {len(lrs)} learning rates from {min(lrs):g} to {max(lrs):g}")
+
+
 def check_lr_sweep(lrs: Sequence[float], dead_fractions: Sequence[float]) -> None:
     """The learning-rate sweep should span a gentle and a too-high rate, and show death rising."""
     if len(lrs) != len(dead_fractions) or len(lrs) < 3:
@@ -82,3 +98,29 @@ def check_fixed(dying: Sequence[tuple[float, float]], fixed: Sequence[tuple[floa
         raise AssertionError(f"accuracy {f_acc:.3f} vs {d_acc:.3f} for the dying network: fewer dead "
                              "units is not enough, the network must also learn.")
     print(f"✓ fixed: dead {d_dead:.0%} -> {f_dead:.0%}, test accuracy {d_acc:.3f} -> {f_acc:.3f}")
+
+
+def _settings(cfg: RunConfig) -> dict[str, Any]:
+    """``{"section.field": value}`` for every field of a RunConfig (the names ``replace`` takes)."""
+    return {f"{section}.{f.name}": getattr(getattr(cfg, section), f.name)
+            for section in ("data", "model", "train")
+            for f in dataclasses.fields(getattr(cfg, section))}
+
+
+def check_fix_config(fixed: RunConfig, dying_cfg: RunConfig,
+                     dying: Sequence[tuple[float, float]],
+                     measure: Callable[[RunConfig], Sequence[tuple[float, float]]],
+                     max_dead: float = 0.1, min_gain: float = 0.2) -> None:
+    """``fixed``, a change of ``dying_cfg``, must pass :func:`check_fixed` once ``measure`` has
+    trained it: ``measure(cfg)`` gives (dead fraction, test accuracy) per seed, and ``dying`` is
+    ``measure(dying_cfg)``."""
+    if not isinstance(fixed, RunConfig):
+        raise AssertionError(f"FIXED should be a RunConfig, such as DYING.replace(**{{...}}), got "
+                             f"{type(fixed).__name__}")
+    before, after = _settings(dying_cfg), _settings(fixed)
+    changed = {k: (before[k], v) for k, v in after.items() if v != before[k]}
+    if not changed:
+        raise AssertionError("FIXED is the dying configuration unchanged: change one or two "
+                             "settings with DYING.replace(**{\"section.field\": value})")
+    print("FIXED changes " + ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()))
+    check_fixed(dying, measure(fixed), max_dead=max_dead, min_gain=min_gain)

@@ -1,7 +1,8 @@
 """Friendly checkers for the Kaiming-initialization lab (labs/05_kaiming_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why* and CI fails when a default stops working. Reference values come from
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+while a lab's exercise is still a stub) stops passing. Reference values come from
 ``relucourse.variance`` (the chapter's derivation), never from numbers typed here.
 """
 
@@ -83,6 +84,60 @@ def check_profiles(kaiming: Sequence[float], lecun: Sequence[float], depth: int)
                 f"x{target}. Measure E[x^2] = x.pow(2).mean() after each activation, with zero "
                 "biases, on a batch x ~ N(0, 1).")
         print(f"✓ {name}: x{ratio:.3f} per layer over {depth} layers (theory x{target})")
+
+
+def _reference_inits() -> dict[str, Callable[[nn.Linear], None]]:
+    """Var[W] = 2/n (torch's Kaiming) and Var[W] = 1/n, zero biases: inits to test a profiler with,
+    independent of the learner's own ``kaiming_init_``."""
+
+    def kaiming(layer: nn.Linear) -> None:
+        with torch.no_grad():
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            layer.bias.zero_()
+
+    def lecun(layer: nn.Linear) -> None:
+        with torch.no_grad():
+            layer.weight.normal_(0.0, 1.0 / math.sqrt(layer.in_features))
+            layer.bias.zero_()
+
+    return {"kaiming": kaiming, "lecun": lecun}
+
+
+def check_second_moments(fn: Callable[..., Sequence[float]], depth: int = 30) -> None:
+    """``fn(init_fn, depth)``: E[x_l^2] after each ReLU of a stack initialised with ``init_fn``.
+    Run with torch's Kaiming init and with Var[W] = 1/n, it must pass :func:`check_profiles`."""
+    inits = _reference_inits()
+    profiles = {}
+    for name, init_fn in inits.items():
+        try:
+            profiles[name] = [float(v) for v in fn(init_fn, depth)]
+        except (TypeError, ValueError) as err:
+            raise AssertionError(f"second_moments(init_fn, {depth}) should return a list of "
+                                 f"{depth} numbers: {err}") from err
+    print("with torch's kaiming_normal_ and with Var[W] = 1/n:")
+    check_profiles(profiles["kaiming"], profiles["lecun"], depth)
+
+
+def check_init_hidden_layers(fn: Callable[[nn.Module, Callable[[nn.Linear], object]], object]) -> None:
+    """``fn(model, init_fn)`` must call ``init_fn`` once on every hidden layer's ``nn.Linear``
+    (``model.blocks[i].linear``) of an MLP, and not on its head."""
+    from relucourse.models import MLP
+
+    model = MLP(8, 3, width=16, depth=5, activation="relu")
+    calls: list[object] = []
+    fn(model, calls.append)
+    hidden = [block.linear for block in model.blocks]
+    if any(c is model.head for c in calls):
+        raise AssertionError("the head is not a hidden layer: leave it with PyTorch's default "
+                             "(initialise model.blocks[i].linear only)")
+    if any(not isinstance(c, nn.Linear) for c in calls):
+        raise AssertionError("call init_fn on each block's nn.Linear (block.linear), not on "
+                             f"{type(next(c for c in calls if not isinstance(c, nn.Linear))).__name__}")
+    reached = sum(any(c is layer for c in calls) for layer in hidden)
+    if reached != len(hidden) or len(calls) != len(hidden):
+        raise AssertionError(f"init_fn reached {reached} of the {len(hidden)} hidden layers in "
+                             f"{len(calls)} calls: loop over model.blocks, once per block")
+    print(f"✓ init_fn applied once to each of the {len(hidden)} hidden layers, head left alone")
 
 
 def check_stall(stalled: Sequence[TrainResult], trained: Sequence[TrainResult],
