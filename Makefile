@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export RELUCOURSE_PROGRESS ?= 0
 NB_THREADS ?= 1
 
-.PHONY: env book book-full test test-unit test-notebooks test-book test-browser lint bench lab clean
+.PHONY: env book book-full test test-unit test-notebooks test-notebooks-full test-book test-browser lint bench lab clean
 
 env: $(STAMP)
 
@@ -40,6 +40,11 @@ test-unit:
 test-notebooks:
 	RELUCOURSE_FAST=1 OMP_NUM_THREADS=$(NB_THREADS) $(BIN)/python -m pytest -q -n 2 --dist loadscope \
 		--nbval-lax --nbval-current-env chapters labs quizzes
+
+## Every notebook's asserts at full size (meant for a GPU; not part of `make test`: far too slow on
+## 2 CPU cores, where chapter 2 alone took about 20 minutes on a first, uncached run).
+test-notebooks-full:
+	RELUCOURSE_FAST=0 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env chapters labs quizzes
 
 test-book:
 	rm -rf _build
