@@ -320,9 +320,10 @@ def chapter_href(bank: dict[str, Any], page_dir: str = "quizzes", anchor: str = 
     chapter = bank["chapter"]
     if "google.colab" in sys.modules:
         return f"{COLAB_BASE}/{REPOSITORY_URL.removeprefix('https://github.com/')}/blob/main/{chapter}.ipynb"
+    page = posixpath.relpath(chapter, page_dir)
     if is_static():
-        return posixpath.relpath(chapter, page_dir) + ".html" + (f"#{anchor}" if anchor else "")
-    return posixpath.relpath(chapter, page_dir) + ".ipynb"
+        return f"{page}.html" + (f"#{anchor}" if anchor else "")
+    return f"{page}.ipynb"
 
 
 # The transliteration tables of docutils.nodes.make_id, for letters that NFKD does not decompose
@@ -350,8 +351,9 @@ def section_anchor(heading: str) -> str:
 def section_html(bank: dict[str, Any], q: dict[str, Any], page_dir: str = "quizzes") -> str:
     """The question's chapter reference: its ``section`` heading, linking to that part of the chapter."""
     href = chapter_href(bank, page_dir, anchor=section_anchor(q["section"]))
-    # Inline styles (Colab's output iframes get no site CSS); the link takes the text colour of its
-    # surroundings, which stays readable on jupyterquiz's dark question card and in either theme.
+    # Inline styles (Colab's output iframes get no site CSS): a block of its own under the question
+    # text, and a link in the colour of its surroundings, which stays readable on jupyterquiz's dark
+    # question card and in either theme.
     return (f'<span class="relucourse-section" style="display:block;font-size:0.8em;margin-top:0.3em">'
             f'Chapter: <a href="{html.escape(href)}" style="color:inherit;text-decoration:underline">'
             f"{render_inline(q['section'])}</a></span>")
@@ -386,16 +388,14 @@ def show(bank_id: str, kinds: tuple[str, ...] = QUESTION_TYPES, page_dir: str | 
     if page_dir is None:
         page_dir = posixpath.dirname(bank["chapter"]) or "."
 
-    def reference(q: dict[str, Any]) -> str:
-        return "<br>" + section_html(bank, q, page_dir)
-
-    interactive = [to_jupyterquiz(q, reference(q)) for q in bank["questions"]
+    interactive = [to_jupyterquiz(q, section_html(bank, q, page_dir)) for q in bank["questions"]
                    if q["type"] != "open" and q["type"] in kinds]
     if interactive:
         _display_quiz(interactive)
     open_qs = [q for q in bank["questions"] if q["type"] == "open" and "open" in kinds]
     if open_qs:
-        display(HTML("".join(open_question_html(q, i, reference(q)) for i, q in enumerate(open_qs, 1))))
+        display(HTML("".join(open_question_html(q, i, section_html(bank, q, page_dir))
+                             for i, q in enumerate(open_qs, 1))))
 
 
 def show_all(page_dir: str = "quizzes") -> list[str]:
