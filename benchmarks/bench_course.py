@@ -16,7 +16,6 @@ from pathlib import Path
 
 import nbformat
 import torch
-import yaml
 from common import banner, parser
 from nbclient import NotebookClient
 
@@ -27,18 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """Every entry of _toc.yml (root included) that is a notebook, in book order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries: list[dict]) -> None:
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
+    files = rc.notebooks.toc_docnames(root)
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
 
 

@@ -1,6 +1,6 @@
 """Helpers for the browser tests: serve the built site locally and read what the book should contain.
 
-Kept free of Playwright so the pure parts (TOC docnames, Colab URLs, URL classification) can be
+Kept free of Playwright so the pure parts (Colab URLs, URL classification) can be
 imported anywhere.
 """
 
@@ -49,25 +49,6 @@ def is_local(url: str) -> bool:
     if parts.scheme in ("data", "blob", "about"):
         return True
     return parts.hostname in LOCAL_HOSTS
-
-
-def toc_docnames(root: Path) -> list[str]:
-    """Every page of the book in _toc.yml order (``root`` first), without suffixes."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("file", "root") and isinstance(value, str):
-                    found.append(value.removesuffix(".ipynb").removesuffix(".md"))
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(yaml.safe_load((root / "_toc.yml").read_text()))
-    return found
 
 
 def colab_url(root: Path, docname: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,6 @@ CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]*)`")
 BIB_KEY = re.compile(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", re.MULTILINE)
 
 
-def toc_files(node: object) -> Iterator[str]:
-    """Every ``file:`` (and the ``root``) in _toc.yml, however deeply nested."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("file", "root") and isinstance(value, str):
-                yield value
-            else:
-                yield from toc_files(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from toc_files(item)
-
-
 def resolve(entry: str) -> Path | None:
     for suffix in ("", ".ipynb", ".md"):
         path = ROOT / f"{entry}{suffix}"
@@ -40,9 +26,8 @@ def resolve(entry: str) -> Path | None:
     return None
 
 
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-TOC_ENTRIES = list(toc_files(TOC))
+TOC_ENTRIES = notebooks.toc_docnames(ROOT)
 TOC_PATHS = [p for p in map(resolve, TOC_ENTRIES) if p is not None]
 ON_DISK = sorted(p for d in NOTEBOOK_DIRS for p in (ROOT / d).rglob("*.ipynb")
                  if ".ipynb_checkpoints" not in p.parts)
@@ -51,6 +36,14 @@ NOTEBOOKS = sorted({p for p in TOC_PATHS if p.suffix == ".ipynb"} | set(ON_DISK)
 
 def rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
+
+
+def test_toc_docnames_walks_every_entry_in_order(tmp_path: Path) -> None:
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n"
+        "      - file: a/one.ipynb\n        sections:\n          - file: a/one_more.md\n"
+        "      - file: a/two\n  - caption: B\n    chapters:\n      - file: b/three\n")
+    assert notebooks.toc_docnames(tmp_path) == ["intro", "a/one", "a/one_more", "a/two", "b/three"]
 
 
 def test_toc_entries_exist() -> None:

@@ -15,7 +15,6 @@ import math
 import random
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BANKS = quiz.bank_ids()
 
 
-def toc_docnames(node: object) -> Iterator[str]:
-    """Every ``file:``/``root`` entry of _toc.yml, however deeply nested."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("file", "root") and isinstance(value, str):
-                yield value.removesuffix(".ipynb").removesuffix(".md")
-            else:
-                yield from toc_docnames(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from toc_docnames(item)
-
-
-TOC = set(toc_docnames(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+TOC = set(notebooks.toc_docnames(ROOT))
 
 
 def chapter_headings(chapter: str) -> list[str]:

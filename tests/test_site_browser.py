@@ -32,9 +32,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from site_server import colab_url, is_local, serve, toc_docnames
+from site_server import colab_url, is_local, serve
 
 from relucourse import quiz
+from relucourse.notebooks import toc_docnames
 
 pytestmark = pytest.mark.browser
 

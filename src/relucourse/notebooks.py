@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
 REPOSITORY_URL = "https://github.com/relucourse/relu-vs-sigmoid"  # must match _config.yml
 
@@ -107,4 +108,24 @@ def headings(nb: Mapping[str, Any]) -> list[str]:
         for opening, inline in pairwise(tokens):
             if opening.type == "heading_open" and opening.level == 0:
                 found.append(inline.content.strip())
+    return found
+
+
+def toc_docnames(root: str | Path) -> list[str]:
+    """Every page of the book in ``root/_toc.yml``, in book order (the ``root`` page first), as
+    docnames without suffix (``"chapters/01_activations"``), however deeply the entries nest."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root") and isinstance(value, str):
+                    found.append(value.removesuffix(".ipynb").removesuffix(".md"))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((Path(root) / "_toc.yml").read_text(encoding="utf-8")))
     return found
