@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -58,3 +60,9 @@ def test_second_moment_and_summary() -> None:
                  "second_moment": 2.0}
     assert stats.summarize(torch.tensor([3.0]))["std"] == 0.0
     assert stats.summarize(torch.tensor([1, 0], dtype=torch.float16))["zero_frac"] == 0.5
+
+
+def test_mean_std_over_seeds() -> None:
+    mean, std = stats.mean_std(v for v in (0.5, 0.7, 0.9))   # any iterable, e.g. a generator
+    assert mean == pytest.approx(0.7) and std == pytest.approx(math.sqrt(0.08 / 3))  # population std
+    assert stats.mean_std([0.3]) == (0.3, 0.0)

@@ -26,7 +26,7 @@ instead returns x itself once beta x > threshold, where the dropped term log1p(e
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import torch
 
 from relucourse import instrument, stats
 from relucourse.activations import derivative
+from relucourse.stats import mean_std
 from relucourse.train import Callback, TrainResult, TrainState
 
 # --------------------------------------------------------------------------------------------
@@ -165,12 +166,6 @@ def steps_to_target(result: TrainResult, target: float, metric: str = "train_los
         if value <= target:
             return step
     return None
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and (population) standard deviation over seeds."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std())
 
 
 def summarize(groups: dict[str, list[TrainResult]], target_loss: float) -> dict[str, dict[str, Any]]:

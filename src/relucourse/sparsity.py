@@ -31,7 +31,7 @@ is our exact single-input form, not a transcription of their bounds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from torch import nn
 
 from relucourse import instrument, stats
 from relucourse.config import RunConfig
+from relucourse.stats import mean_std as mean_std  # chapters call it as sp.mean_std
 from relucourse.train import Callback, TrainResult, TrainState
 
 # --------------------------------------------------------------------------------------------
@@ -194,12 +195,6 @@ def deaths_and_revivals(result: TrainResult) -> dict[str, Any]:
                 first = max(i for i in range(len(hist)) if not hist[i]) + 1
                 permanent.append((layer, unit, steps[first]))
     return {"permanent": permanent, "revived": revived}
-
-
-def mean_std(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and (population) standard deviation over seeds."""
-    arr = np.asarray(list(values), dtype=float)
-    return float(arr.mean()), float(arr.std())
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Pure tensor -> number statistics the chapters report (no hooks, no models).
+"""Pure tensor -> number statistics the chapters report (no hooks, no models), and the mean ± std
+over seeds that every chapter prints.
 
 Conventions: activations are (N, units) or (N, channels, ...); a "unit" is a column (or channel).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import torch
 
 
@@ -64,3 +68,9 @@ def summarize(acts: torch.Tensor) -> dict[str, float]:
         "zero_frac": zero_fraction(acts),
         "second_moment": second_moment(acts),
     }
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation over seeds."""
+    arr = np.asarray(list(values), dtype=float)
+    return float(arr.mean()), float(arr.std())
