@@ -25,6 +25,8 @@ import math
 import torch
 from torch import nn
 
+from relucourse.answers import quiz_answer
+
 INIT_SCHEMES = (
     "pytorch_default",
     "xavier_uniform",
@@ -46,6 +48,7 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown mode {mode!r}; valid modes: fan_in, fan_out")
 
 
+@quiz_answer
 def gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
     """``calculate_gain`` with the leaky slope passed through."""
     if nonlinearity == "leaky_relu":
@@ -53,6 +56,7 @@ def gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
     return nn.init.calculate_gain(nonlinearity)  # type: ignore[arg-type]
 
 
+@quiz_answer
 def weight_variance(
     scheme: str,
     fan_in: int,
