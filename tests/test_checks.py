@@ -1,4 +1,4 @@
-"""Tests for relucourse.checks: the sigmoid lab's checkers accept right answers, reject wrong ones."""
+"""Tests for relucourse.labs.checks.saturation: the sigmoid lab's checkers accept right answers, reject wrong ones."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from relucourse import checks
-from relucourse import gradients as G
+from relucourse.labs.checks import saturation as checks
+from relucourse.theory import saturation as G
 
 
 def test_check_sigmoid_accepts_reference(capsys) -> None:

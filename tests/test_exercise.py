@@ -1,4 +1,4 @@
-"""Lab exercises: stubs fall back to ``relucourse.solutions`` with a note, the references pass the
+"""Lab exercises: stubs fall back to ``relucourse.labs.solutions`` with a note, the references pass the
 labs' checkers, and the labs' hidden Solution blocks are the same code and pass them too."""
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ import torch
 from torch import nn
 
 import relucourse as rc
-from relucourse import checks, exercise, smooth_checks, solutions, sparsity_checks, variance_checks
-from relucourse import gradients as G
+from relucourse.labs import exercise, solutions
+from relucourse.labs.checks import dead_relu as sparsity_checks
+from relucourse.labs.checks import kaiming as variance_checks
+from relucourse.labs.checks import saturation as checks
+from relucourse.labs.checks import softplus as smooth_checks
+from relucourse.theory import saturation as G
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = {p.stem: p for p in sorted((ROOT / "labs").glob("*.ipynb"))}
@@ -69,7 +73,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "init_hidden_layers_": variance_checks.check_init_hidden_layers,
 }
 
-# name -> the reference a lab passes to rc.exercise (FIXED is checked by training: see below)
+# name -> the reference a lab passes to rc.labs.exercise (FIXED is checked by training: see below)
 REFERENCES: dict[str, Any] = {
     **{name: getattr(solutions, name) for name in CHECKS if inspect.isfunction(
         getattr(solutions, name, None))},
@@ -177,9 +181,7 @@ def test_fixed_config_reference_passes_its_checker(quiet) -> None:
     def dead_and_acc(cfg: rc.RunConfig) -> list[tuple[float, float]]:
         out = []
         for seed in (0, 1, 2):
-            rc.seed_everything(seed)
-            model = rc.models.build_model(cfg.model, data.n_features, data.num_classes)
-            result = rc.train.train(model, data, cfg.replace(**{"train.seed": seed}).train)
+            model, result = rc.fit(cfg.replace(**{"train.seed": seed}), data=data)
             dead = sum(solutions.count_dead(model, data.x_train).values())
             out.append((dead / (cfg.model.width * cfg.model.depth), result.final_test_acc))
         return out
@@ -277,7 +279,7 @@ def test_hidden_solutions_match_the_references_and_pass_the_checkers(lab: str) -
                                  "n_var_w": N_VAR_W, "depth": DEPTH, "DYING": DYING}
     for code in blocks:
         exec(compile(code, f"<{lab} solution>", "exec"), namespace)
-        for node in ast.parse(code).body:  # the same code as relucourse.solutions
+        for node in ast.parse(code).body:  # the same code as relucourse.labs.solutions
             if isinstance(node, ast.FunctionDef):
                 assert node.name in SOLUTION_DEFS, f"{lab}: {node.name} is not in solutions.py"
                 assert _normalized(node) == _normalized(SOLUTION_DEFS[node.name]), (
@@ -307,16 +309,16 @@ def _stub_names(tree: ast.Module) -> tuple[set[str], set[str]]:
 
 
 def _rebinds(tree: ast.Module) -> dict[str, str]:
-    """name -> helper for statements `name = rc.exercise.<helper>(check, name, reference, ...)`."""
+    """name -> helper for statements `name = rc.labs.exercise.<helper>(check, name, reference, ...)`."""
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
                 and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             func, args = ast.unparse(node.value.func), node.value.args
             name = node.targets[0].id
-            if func.startswith("rc.exercise.") and len(args) >= 4 \
+            if func.startswith("rc.labs.exercise.") and len(args) >= 4 \
                     and ast.unparse(args[1]) == name and "solutions." in ast.unparse(args[2]):
-                found[name] = func.removeprefix("rc.exercise.")
+                found[name] = func.removeprefix("rc.labs.exercise.")
     return found
 
 
@@ -332,7 +334,7 @@ def test_exercise_cells_are_stubs_checked_through_the_helper(lab: str) -> None:
         assert functions or values, f"{lab}: a '# YOUR CODE' cell without a stub:\n{source}"
         rebinds = _rebinds(tree)
         for name in functions:
-            assert rebinds.get(name) == "checked", f"{lab}: {name} is not rebound by rc.exercise.checked"
+            assert rebinds.get(name) == "checked", f"{lab}: {name} is not rebound by rc.labs.exercise.checked"
             node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
             stub_args = ast.dump(_without_annotations(node.args))
             assert stub_args == ast.dump(_without_annotations(SOLUTION_DEFS[name].args)), (

@@ -1,9 +1,9 @@
 """Friendly checkers for the softplus lab (labs/04_softplus_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.labs.solutions``, run
 while a lab's exercise is still a stub) stops passing. Reference values come from torch and
-``relucourse.smooth``, never from numbers typed here.
+``relucourse.theory.softplus``, never from numbers typed here.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import torch
 
-from relucourse.smooth import max_gap_formula, steps_to_target
-from relucourse.train import TrainResult
+from relucourse.records import Record
+from relucourse.theory.softplus import max_gap_formula
 
 # Inputs chosen to hit every regime: huge negative (exp underflows), moderate, and huge positive
 # (exp(x) overflows float32 above ~88.7, float64 above ~709.8).
@@ -99,13 +99,13 @@ def check_beta_for_gap(beta: float, gap: float = 0.01, rel_tol: float = 0.02) ->
           "and no much smaller beta would do")
 
 
-def _fake(losses: list[float], every: int = 50) -> TrainResult:
+def _fake(losses: list[float], every: int = 50) -> Record:
     steps = [every * (i + 1) for i in range(len(losses))]
-    return TrainResult(steps=steps, train_loss=losses, test_loss=losses,
+    return Record(steps=steps, train_loss=losses, test_loss=losses,
                        test_acc=[0.0] * len(losses))
 
 
-def check_steps_to_target(fn: Callable[[TrainResult, float], int | None]) -> None:
+def check_steps_to_target(fn: Callable[[Record, float], int | None]) -> None:
     """``fn(result, target)`` must return the first evaluation step whose training loss is
     <= target, or None when the run never gets there."""
     cases = [(_fake([2.3, 1.2, 0.6, 0.4, 0.45, 0.2]), 0.5),
@@ -113,7 +113,7 @@ def check_steps_to_target(fn: Callable[[TrainResult, float], int | None]) -> Non
              (_fake([2.3, 2.2, 2.1]), 0.5),  # never reached
              (_fake([0.1, 0.05], every=25), 0.3)]  # reached at the first evaluation
     for result, target in cases:
-        got, want = fn(result, target), steps_to_target(result, target)
+        got, want = fn(result, target), result.steps_to(target)
         if got != want:
             raise AssertionError(
                 f"losses {result.train_loss} at steps {result.steps}, target {target}: expected "

@@ -1,7 +1,7 @@
 """Friendly checkers for the dead-ReLU lab (labs/03_relu_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.labs.solutions``, run
 while a lab's exercise is still a stub) stops passing.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from relucourse import instrument
+from relucourse import probes
 from relucourse.config import RunConfig
 
 
@@ -35,10 +35,10 @@ def _damaged_copy(model: nn.Module, n_kill: int = 5) -> nn.Module:
 def check_dead_counter(count_dead: Callable[[nn.Module, torch.Tensor], dict[str, int]],
                        model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     """Compare ``count_dead(model, x)`` (layer -> number of dead units) with
-    ``instrument.dead_units`` on ``model`` and on a copy with some units killed on purpose."""
+    ``probes.dead_units`` on ``model`` and on a copy with some units killed on purpose."""
     for label, net in (("your model", model), ("a copy with 5 units per layer killed",
                                                 _damaged_copy(model))):
-        expected = {name: int(mask.sum()) for name, mask in instrument.dead_units(net, x).items()}
+        expected = {name: int(mask.sum()) for name, mask in probes.dead_units(net, x).items()}
         got = count_dead(net, x)
         if not isinstance(got, dict):
             raise AssertionError(f"count_dead should return a dict layer -> count, got {type(got)}")
@@ -55,7 +55,7 @@ def check_dead_counter(count_dead: Callable[[nn.Module, torch.Tensor], dict[str,
         if leftover:
             raise AssertionError(f"hooks are still registered on {leftover}: remove them in a "
                                  "`finally` block so later forward passes are not slowed down.")
-        print(f"✓ {label}: dead units per layer {got} match rc.instrument.dead_units")
+        print(f"✓ {label}: dead units per layer {got} match rc.probes.dead_units")
     return got
 
 

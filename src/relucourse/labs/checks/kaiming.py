@@ -1,9 +1,9 @@
 """Friendly checkers for the Kaiming-initialization lab (labs/05_kaiming_lab.ipynb).
 
 Each checker prints what it verified and raises ``AssertionError`` with a hint when something is
-off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.solutions``, run
+off, so a learner sees *why*, and CI fails when a reference solution (``relucourse.labs.solutions``, run
 while a lab's exercise is still a stub) stops passing. Reference values come from
-``relucourse.variance`` (the chapter's derivation), never from numbers typed here.
+``relucourse.theory.kaiming`` (the chapter's derivation), never from numbers typed here.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from relucourse.train import TrainResult
-from relucourse.variance import CHANCE_LOSS_10, homogeneous_factor, kaiming_variance
+from relucourse.records import Record
+from relucourse.theory.kaiming import CHANCE_LOSS_10, homogeneous_factor, kaiming_variance
 
 
 def check_relu_factor(value: float, tolerance: float = 0.02) -> None:
@@ -140,7 +140,7 @@ def check_init_hidden_layers(fn: Callable[[nn.Module, Callable[[nn.Linear], obje
     print(f"✓ init_fn applied once to each of the {len(hidden)} hidden layers, head left alone")
 
 
-def check_stall(stalled: Sequence[TrainResult], trained: Sequence[TrainResult],
+def check_stall(stalled: Sequence[Record], trained: Sequence[Record],
                 plateau_steps: int, margin: float = 0.05) -> None:
     """``stalled`` runs must sit within ``margin`` of chance loss ln 10 for their first
     ``plateau_steps`` steps; every ``trained`` run must end at least ``4 * margin`` below it."""

@@ -2,8 +2,8 @@
 
 Each checker prints a ✅ line saying what it verified, or raises ``AssertionError`` with a hint, so a
 learner sees *why* an answer is off, and CI fails when a reference solution
-(``relucourse.solutions``, run while a lab's exercise is still a stub) stops passing.
-Reference values come from torch (``torch.sigmoid``, autograd) and ``relucourse.gradients``, never
+(``relucourse.labs.solutions``, run while a lab's exercise is still a stub) stops passing.
+Reference values come from torch (``torch.sigmoid``, autograd) and ``relucourse.theory.saturation``, never
 from numbers typed here.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from relucourse.gradients import sigmoid_depth_bound, sigmoid_layer_factor_bound
+from relucourse.theory.saturation import sigmoid_depth_bound, sigmoid_layer_factor_bound
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -119,7 +119,7 @@ def check_gradient_norms(fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tens
                          model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     """``fn(model, x, y)`` must return ||dL/dW_l|| of every hidden layer (``model.blocks[i].linear``),
     input side first, from one cross-entropy backward; calling it twice must give the same norms."""
-    from relucourse.gradients import layer_gradient_norms
+    from relucourse.theory.saturation import layer_gradient_norms
 
     expected = layer_gradient_norms(model, x, y)
     runs = []
@@ -154,7 +154,7 @@ def check_measured_profile(norms: Sequence[float], depth: int, n_var_w: float = 
     ``norms`` are ||dL/dW_l|| for l = 1..depth. Returns the measured per-layer factor (layers 2..L).
     The bound holds in expectation; ``slack`` leaves room for finite-width fluctuations.
     """
-    from relucourse.gradients import per_layer_factor
+    from relucourse.theory.saturation import per_layer_factor
 
     if len(norms) != depth:
         raise AssertionError(f"expected one gradient norm per hidden layer ({depth}), "

@@ -1,6 +1,6 @@
 """Reference solutions to the labs' exercises: the code of each lab's hidden **Solution** blocks.
 
-A lab's exercise cell starts as a stub; ``relucourse.exercise`` checks and uses these references
+A lab's exercise cell starts as a stub; ``relucourse.labs.exercise`` checks and uses these references
 until the learner writes their own, so every lab runs from top to bottom in CI. The signatures are
 the ones the labs ask for. ``tests/test_exercise.py`` checks that each function here is the same
 code as the lab's hidden solution, and that each passes its lab's checker.
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from relucourse.config import RunConfig
-from relucourse.train import TrainResult
+from relucourse.records import Record
 
 # --- labs/02_sigmoid_lab.ipynb -------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ def beta_for_gap(gap: float) -> float:
     return math.log(2) / gap
 
 
-def steps_to_target(result: TrainResult, target: float) -> int | None:
+def steps_to_target(result: Record, target: float) -> int | None:
     """Exercise 4: the first evaluation step with training loss <= target, None if never."""
     for step, loss in zip(result.steps, result.train_loss, strict=True):
         if loss <= target:

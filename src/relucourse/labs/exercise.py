@@ -4,11 +4,11 @@ Why: the labs must run top to bottom in CI (nbval executes every cell), yet a le
 lab must not find the answer already written in the exercise cell. So an exercise cell holds a
 stub (``raise NotImplementedError`` in a function body, or ``value = ...``) and ends with
 
-    my_sigmoid = rc.exercise.checked(rc.checks.check_sigmoid, my_sigmoid,
-                                     rc.solutions.my_sigmoid, "Task 1")
+    my_sigmoid = rc.labs.exercise.checked(rc.labs.checks.saturation.check_sigmoid, my_sigmoid,
+                                     rc.labs.solutions.my_sigmoid, "Task 1")
 
 While the stub is unwritten, the helper prints one line saying so, checks the reference from
-``relucourse.solutions`` instead (CI keeps verifying it) and returns it, so the later cells run on
+``relucourse.labs.solutions`` instead (CI keeps verifying it) and returns it, so the later cells run on
 the reference. Once the learner writes their own, it is checked and returned; a wrong answer raises
 the checker's ``AssertionError`` with its hint. Nothing falls back silently.
 """
