@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """Every entry of _toc.yml (root included) that is a notebook, in book order."""
-    files = rc.notebooks.toc_docnames(root)
+    files = rc.book.notebooks.toc_docnames(root)
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
 
 

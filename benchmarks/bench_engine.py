@@ -2,7 +2,7 @@
 
 Both sides train exactly the same N members (same configs, seeds, init and batch order) on
 MNIST-1D resident on the device; the loop calls ``rc.train.train`` once per model, the engine
-``rc.engine.train_many`` once for all. Printed: both wall times, the ratio loop / engine, and the
+``rc.experiments.batched.train_many`` once for all. Printed: both wall times, the ratio loop / engine, and the
 largest difference in final test accuracy (a check that both did the same work).
 On CUDA the engine is also timed with bf16 autocast and with torch.compile (after a warm-up call,
 so compile time is excluded and reported separately).
@@ -16,7 +16,7 @@ import torch
 from common import banner, parser
 
 import relucourse as rc
-from relucourse import engine, experiments
+from relucourse.experiments import batched as engine, experiments
 from relucourse.timing import measure
 
 

@@ -54,15 +54,31 @@ def test_every_activation_has_a_fixed_colour(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n not in NOT_A_TRUE_DERIVATIVE])
 def test_derivative_matches_finite_difference(name: str) -> None:
-    f = act.activation_fn(name)
-    if name == "prelu":  # PReLU's weight is float32: cast the module to the probe's dtype
-        module = act.get_activation(name).double()
-        f = module.__call__
+    f = act.activation_fn(name)  # follows X's float64 (PReLU's slope too)
     h = 1e-6
     numeric = (f(X + h) - f(X - h)) / (2 * h)
     got = act.derivative(name, X)
     assert got.shape == X.shape and got.dtype == X.dtype
     torch.testing.assert_close(got, numeric.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_fn_follows_a_float64_input(name: str) -> None:
+    """Like ``derivative``: PReLU's float32 slope used to make float64 inputs fail."""
+    f = act.activation_fn(name)
+    y = f(X)
+    assert y.dtype == torch.float64 and y.device == X.device and y.shape == X.shape
+    torch.testing.assert_close(y, act.get_activation(name).double()(X), rtol=0, atol=0)
+    # the float64 call rounds nothing through float32, and float32 still works afterwards
+    y32 = f(X.float())
+    assert y32.dtype == torch.float32
+    torch.testing.assert_close(y32, act.get_activation(name)(X.float()), rtol=0, atol=0)
+    assert torch.equal(f(X), y)
+
+
+def test_activation_fn_passes_options_and_leaves_integer_inputs_alone() -> None:
+    assert act.activation_fn("prelu", init=0.5)(torch.tensor([-2.0], dtype=torch.float64)).item() == -1.0
+    assert act.activation_fn("relu")(torch.tensor([-2, 3])).tolist() == [0, 3]
 
 
 def _sig(x: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from relucourse import notebooks
+from relucourse.book import notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,10 @@ def test_git_checkout_builds_a_complete_wheel(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run([git, "clone", "-q", "--depth", "1", f"file://{ROOT}", str(clone)], check=True)
     # The clone holds what is committed; uncommitted files under src/ would be missing in Colab too.
-    committed = {p.name for p in (clone / "src" / "relucourse").glob("*.py")}
-    on_disk = {p.name for p in (ROOT / "src" / "relucourse").glob("*.py")}
+    package = Path("src") / "relucourse"
+    committed = {p.relative_to(clone / package).as_posix()
+                 for p in (clone / package).rglob("*.py")}
+    on_disk = {p.relative_to(ROOT / package).as_posix() for p in (ROOT / package).rglob("*.py")}
     if on_disk - committed:
         pytest.skip(f"modules not committed yet (Colab would miss them): {sorted(on_disk - committed)}")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
@@ -77,5 +79,5 @@ def test_git_checkout_builds_a_complete_wheel(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in sorted(committed):
         assert f"relucourse/{module}" in names, f"the wheel lacks relucourse/{module}"
-    banks = {p.name for p in (ROOT / "src" / "relucourse" / "quizzes").glob("*.yaml")}
-    assert banks and all(f"relucourse/quizzes/{b}" in names for b in banks), "quiz banks missing"
+    banks = {p.name for p in (ROOT / package / "book" / "quiz" / "banks").glob("*.yaml")}
+    assert banks and all(f"relucourse/book/quiz/banks/{b}" in names for b in banks), "quiz banks missing"

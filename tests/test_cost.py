@@ -1,4 +1,4 @@
-"""Tests for relucourse.cost (chapter 02, the cost of sigmoid vs ReLU).
+"""Tests for relucourse.timing (chapter 02, the cost of sigmoid vs ReLU).
 
 Timings are noisy on shared CI machines, so only structure and positivity are asserted here.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from relucourse import cost
+from relucourse.theory import saturation as cost
 
 
 def test_train_step_updates_the_weights() -> None:

@@ -1,10 +1,12 @@
 """data: offline datasets on the device, seeded subsets and batches, and the CIFAR-10 /
-Fashion-MNIST readers on tiny files written here in torchvision's exact layouts."""
+Fashion-MNIST readers on tiny files written here in torchvision's exact layouts (CIFAR's pickles
+through a restricted unpickler: a file that asks to run code is refused, and the code never runs)."""
 
 from __future__ import annotations
 
 import builtins
 import gzip
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -65,6 +67,45 @@ def test_subset_is_seeded(tiny_dataset: Dataset) -> None:
         tiny_dataset.subset(97)
 
 
+@pytest.mark.parametrize("n_train", [-10, -1, 0, True, 2.5, "10", None])
+def test_subset_refuses_a_bad_n_train(tiny_dataset: Dataset, n_train: object) -> None:
+    # -10 once sliced off the last 10 samples and trained on the rest without a word
+    with pytest.raises(ValueError, match=rf"^n_train={n_train!r} is invalid: must be an int in \[1, 96\]"):
+        tiny_dataset.subset(n_train)  # type: ignore[arg-type]
+
+
+def test_subset_bounds_are_inclusive(tiny_dataset: Dataset) -> None:
+    assert tiny_dataset.subset(1).x_train.shape == (1, 8)
+    assert tiny_dataset.subset(96).x_train.shape == (96, 8)
+    with pytest.raises(ValueError, match=r"n_train=97 exceeds the 96 training samples"):
+        tiny_dataset.subset(97)
+
+
+@pytest.mark.parametrize("n_train", [-10, 0, 3.0])
+def test_load_dataset_refuses_a_bad_n_train_before_loading(n_train: object,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded the data before checking n_train")
+
+    monkeypatch.setattr(data, "load_digits", no_load)
+    with pytest.raises(ValueError, match=rf"^n_train={n_train!r} is invalid"):
+        data.load_dataset("digits", n_train=n_train)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.0, True, None])
+def test_batches_refuse_a_bad_batch_size_when_called(tiny_dataset: Dataset, batch_size: object) -> None:
+    # -1 once made an endless loop that yielded nothing; the check runs at the call, not at next()
+    with pytest.raises(ValueError, match=rf"^batch_size={batch_size!r} is invalid: must be an int >= 1"):
+        tiny_dataset.batches(batch_size, torch.Generator())  # type: ignore[arg-type]
+
+
+def test_batches_of_no_samples_is_an_error() -> None:
+    empty = Dataset("empty", torch.zeros(0, 3), torch.zeros(0, dtype=torch.int64), torch.zeros(2, 3),
+                    torch.zeros(2, dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match="no training samples"):
+        empty.batches(4, torch.Generator())
+
+
 @pytest.mark.parametrize("batch_size", [8, 32, 96, 500])
 def test_batches_cover_every_index_once_per_epoch(tiny_dataset: Dataset, batch_size: int) -> None:
     n = len(tiny_dataset.y_train)  # 96, divisible by 8 and 32
@@ -100,7 +141,8 @@ def test_dataset_to_and_repr(tiny_dataset: Dataset) -> None:
 # --- CIFAR-10: root/cifar-10-batches-py/{data_batch_1..5,test_batch}, pickled dicts with bytes keys
 
 
-def write_cifar(root: Path, per_batch: int = 4, n_test: int = 3) -> dict[str, np.ndarray]:
+def write_cifar(root: Path, per_batch: int = 4, n_test: int = 3,
+                protocol: int = pickle.DEFAULT_PROTOCOL) -> dict[str, np.ndarray]:
     """Each image is three constant colour planes (R, G, B), so the plane layout is checkable."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -112,7 +154,7 @@ def write_cifar(root: Path, per_batch: int = 4, n_test: int = 3) -> dict[str, np
         labels = rng.integers(0, 10, size=n).tolist()
         with open(folder / name, "wb") as f:
             pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": rows,
-                         b"filenames": [b"x.png"] * n}, f)
+                         b"filenames": [b"x.png"] * n}, f, protocol=protocol)
         written[name] = colours
         written[name + "_labels"] = np.asarray(labels)
     return written
@@ -138,6 +180,61 @@ def test_cifar10_reader(tmp_path: Path, flatten: bool) -> None:
     np.testing.assert_allclose(x[:, :, 0, 0].numpy(), expect, atol=1e-4)
     test_expect = (w["test_batch"] / 255 - colours.mean(0)) / colours.std(0)
     np.testing.assert_allclose(ds.x_test.reshape(3, 3, 32, 32)[:, :, 5, 7].numpy(), test_expect, atol=1e-4)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_batches_load_at_every_protocol(tmp_path: Path, protocol: int) -> None:
+    """2 is the original files' (Python 2), 4 Python 3's default, 5 numpy's buffer form."""
+    w = write_cifar(tmp_path, protocol=protocol)
+    x, y = data._read_cifar_batch(tmp_path / "cifar-10-batches-py" / "test_batch")
+    assert x.dtype == np.uint8 and x.shape == (3, 3, 32, 32)
+    assert np.array_equal(x[:, :, 0, 0], w["test_batch"]) and y.tolist() == w["test_batch_labels"].tolist()
+
+
+class RunsAShellCommand:
+    """Pickles as a call of os.system: what a booby-trapped "dataset" file would hold."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (self.command,))
+
+
+class CallsEval:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (builtins.eval, ("1 + 1",))
+
+
+@pytest.mark.parametrize("where", ["whole file", "inside labels"])
+def test_a_cifar_file_that_runs_code_is_refused_and_nothing_runs(tmp_path: Path, where: str) -> None:
+    write_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    payload = RunsAShellCommand(f"touch {marker}")
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    trap = payload if where == "whole file" else {b"data": np.zeros((1, 3072), np.uint8),
+                                                  b"labels": [payload]}
+    batch.write_bytes(pickle.dumps(trap))
+    with pytest.raises(pickle.UnpicklingError) as err:
+        data.load_cifar10(tmp_path)
+    message = str(err.value)
+    assert str(batch) in message and f"{os.system.__module__}.system" in message
+    assert "refusing" in message
+    assert not marker.exists(), "the pickled command ran"
+
+
+def test_other_globals_are_refused_too(tmp_path: Path) -> None:
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [CallsEval()]}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load the global builtins.eval"):
+        data._read_cifar_batch(path)
+
+
+def test_a_pickle_that_is_not_a_batch_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"test_batch: not a CIFAR-10 batch"):
+        data._read_cifar_batch(path)
 
 
 def test_cifar10_through_load_dataset(tmp_path: Path) -> None:

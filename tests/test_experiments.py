@@ -1,4 +1,5 @@
-"""experiments.run/sweep: the on-disk cache is reused when valid and never trusted when not."""
+"""experiments.fit/run/sweep: one path that trains, and a cache reused when valid and never trusted
+when not (more cache cases in test_cache.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 
 import relucourse as rc
 from relucourse import experiments
+from relucourse.experiments import cache as cache_module
+from relucourse.experiments import runner as run_module
 
 CFG = rc.RunConfig(
     data=rc.DataConfig(name="digits", n_train=200),
@@ -29,18 +32,18 @@ def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def count_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every real training run made through experiments.run."""
     calls: list[str] = []
-    real = experiments.train
+    real = run_module.train
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("label", ""))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiments, "train", counting)
+    monkeypatch.setattr(run_module, "train", counting)
     return calls
 
 
 def cache_file(cfg: rc.RunConfig = CFG) -> str:
-    return experiments.cache_key(cfg, (), torch.device("cpu")) + ".json"
+    return cache_module.cache_key(cfg, (), torch.device("cpu")) + ".json"
 
 
 def test_second_run_is_a_cache_hit(cache: Path, count_training: list[str]) -> None:
@@ -52,28 +55,37 @@ def test_second_run_is_a_cache_hit(cache: Path, count_training: list[str]) -> No
     assert second.to_dict() == first.to_dict()
 
 
-def test_key_covers_config_version_and_source(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_covers_config_probes_and_source(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
-    key = experiments.cache_key(CFG, (), cpu)
-    assert key == experiments.cache_key(rc.RunConfig(data=CFG.data, model=CFG.model, train=CFG.train),
-                                         (), cpu)
-    assert key != experiments.cache_key(CFG.replace(**{"train.lr": 0.05}), (), cpu)
-    assert key != experiments.cache_key(CFG, [rc.instrument.LayerStatsProbe()], cpu)
-    # The source hash starts from the package version, so a version bump also changes keys.
-    experiments.source_hash.cache_clear()
-    original = experiments.source_hash()
-    monkeypatch.setattr(rc, "__version__", "999.0")
-    experiments.source_hash.cache_clear()
-    try:
-        assert experiments.source_hash() != original
-    finally:
-        experiments.source_hash.cache_clear()
-    monkeypatch.setattr(experiments, "source_hash", lambda: "edited-source")
-    assert key != experiments.cache_key(CFG, (), cpu)
+    key = cache_module.cache_key(CFG, (), cpu)
+    assert key == cache_module.cache_key(rc.RunConfig(data=CFG.data, model=CFG.model,
+                                                      train=CFG.train), (), cpu)
+    assert key != cache_module.cache_key(CFG.replace(**{"train.lr": 0.05}), (), cpu)
+    assert key != cache_module.cache_key(CFG, [rc.probes.LayerStats()], cpu)
+    assert (cache_module.cache_key(CFG, [rc.probes.LayerStats(every=10)], cpu)
+            != cache_module.cache_key(CFG, [rc.probes.LayerStats(every=20)], cpu))
+    monkeypatch.setattr(cache_module, "source_hash", lambda: "edited-source")
+    assert key != cache_module.cache_key(CFG, (), cpu)
+
+
+def test_fit_returns_the_trained_model_and_the_record_run_caches(cache: Path) -> None:
+    model, record = experiments.fit(CFG, label="x")
+    assert isinstance(model, torch.nn.Module) and record.label == "x"
+    assert record.activation == CFG.model.activation
+    assert record.steps == [10, 20] and len(record.test_acc) == 2
+    again = experiments.run(CFG, label="x")  # the same path behind the cache
+    assert again.test_loss == record.test_loss and again.train_loss == record.train_loss
+    data = experiments.load_data(CFG, torch.device("cpu"))
+    loss, acc = rc.train.evaluate(model, data.x_test, data.y_test)
+    assert loss == pytest.approx(record.test_loss[-1]) and acc == pytest.approx(record.test_acc[-1])
+
+
+def test_rc_fit_run_sweep_are_the_experiments_functions() -> None:
+    assert rc.fit is experiments.fit and rc.run is experiments.run and rc.sweep is experiments.sweep
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2, 3]", '{"key": "k"}', "\udcff"],
-                         ids=["corrupt", "not-an-object", "no-result", "bad-bytes"])
+                         ids=["corrupt", "not-an-object", "no-record", "bad-bytes"])
 def test_unusable_file_is_recomputed(cache: Path, count_training: list[str],
                                      capsys: pytest.CaptureFixture[str], content: str) -> None:
     good = experiments.run(CFG)
@@ -92,7 +104,7 @@ def test_file_with_wrong_key_is_not_trusted(cache: Path, count_training: list[st
     path = cache / cache_file()
     payload = json.loads(path.read_text())
     payload["key"] = "0" * 16
-    payload["result"]["test_acc"] = [1.0, 1.0]  # a forged result must never come back
+    payload["record"]["test_acc"] = [1.0, 1.0]  # a forged result must never come back
     path.write_text(json.dumps(payload))
     again = experiments.run(CFG)
     assert len(count_training) == 2

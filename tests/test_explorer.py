@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relucourse import explorer
+from relucourse.book import explorer
 
 
 class Draw:

@@ -95,16 +95,23 @@ def test_same_seed_same_weights() -> None:
 
 def test_cnn_1d_and_2d_shapes() -> None:
     torch.manual_seed(0)
-    one = SmallCNN(1, 10, channels=(4, 8), dims=1)
+    one = SmallCNN((1, 40), 10, channels=(4, 8))
     assert one(torch.randn(3, 1, 40)).shape == (3, 10)
+    assert one(torch.randn(3, 40)).shape == (3, 10)  # flat rows are viewed as (C, L)
     assert isinstance(one.blocks[0].linear, nn.Conv1d)
-    two = SmallCNN(3, 7, channels=(4, 8, 8), dims=2, batchnorm=True)
+    two = SmallCNN((3, 16, 16), 7, channels=(4, 8, 8), batchnorm=True)
     assert two(torch.randn(2, 3, 16, 16)).shape == (2, 7)
     assert isinstance(two.blocks[0].linear, nn.Conv2d)
     assert isinstance(two.blocks[2].norm, nn.BatchNorm2d)
     assert "blocks.1.act" in names(two) and "head" in names(two)
-    with pytest.raises(ValueError, match="dims must be 1 or 2"):
-        SmallCNN(1, 10, dims=3)
+    with pytest.raises(ValueError, match=r"\(C, L\) or \(C, H, W\)"):
+        SmallCNN((1, 2, 3, 4), 10)
+
+
+def test_cnn_pools_only_while_the_signal_is_long_enough() -> None:
+    deep = SmallCNN((1, 8, 8), 10, channels=(4,) * 5)  # 8 -> 4 -> 2 -> 1, then no more pooling
+    assert deep.pool_after == [True, True, True, False, False]
+    assert deep(torch.randn(2, 64)).shape == (2, 10)
 
 
 def test_build_model_from_config() -> None:
@@ -114,16 +121,32 @@ def test_build_model_from_config() -> None:
     assert isinstance(model, MLP) and len(model.blocks) == 3
     assert isinstance(model.blocks[0].act, nn.Tanh) and isinstance(model.blocks[0].norm, nn.BatchNorm1d)
     assert model(torch.randn(2, 40)).shape == (2, 10)
-    cnn = build_model(rc.ModelConfig(arch="cnn", width=4, depth=2), 40, 10, in_channels=1, dims=1)
+    cnn = build_model(rc.ModelConfig(arch="cnn", width=4, depth=2), 40, 10, input_shape=(1, 40))
     assert isinstance(cnn, SmallCNN) and len(cnn.blocks) == 2
     assert cnn(torch.randn(2, 1, 40)).shape == (2, 10)
+    assert build_model(rc.ModelConfig(arch="cnn", width=4, depth=2), 40, 10).input_shape == (1, 40)
 
 
 def test_build_cnn_passes_init_kwargs() -> None:
     torch.manual_seed(0)
     cfg = rc.ModelConfig(arch="cnn", width=64, depth=2, init="normal", init_kwargs={"std": 0.3})
-    cnn = build_model(cfg, 40, 10, in_channels=1, dims=1)
+    cnn = build_model(cfg, 40, 10, input_shape=(1, 40))
     assert cnn.blocks[1].linear.weight.std().item() == pytest.approx(0.3, rel=0.05)
+
+
+@pytest.mark.parametrize(("dataset", "conv"), [("mnist1d", nn.Conv1d), ("digits", nn.Conv2d)])
+def test_cnn_trains_through_fit_on_1d_and_2d_data(monkeypatch: pytest.MonkeyPatch,
+                                                  dataset: str, conv: type) -> None:
+    monkeypatch.setenv("RELUCOURSE_PROGRESS", "0")
+    cfg = rc.RunConfig(data=rc.DataConfig(name=dataset, n_train=256),
+                       model=rc.ModelConfig(arch="cnn", width=8, depth=2),
+                       train=rc.TrainConfig(optimizer="adam", lr=3e-3, steps=30, eval_every=15,
+                                            batch_size=64))
+    model, record = rc.fit(cfg)
+    assert isinstance(model.blocks[0].linear, conv)
+    assert record.train_loss[-1] < record.train_loss[0] and record.final_test_acc > 0.1
+    dead = rc.probes.dead_fraction(model, rc.experiments.load_data(cfg, torch.device("cpu")).x_test)
+    assert 0.0 <= dead < 1.0
 
 
 def test_unknown_arch() -> None:

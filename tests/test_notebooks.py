@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relucourse import notebooks
+from relucourse.book import notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIRS = ("chapters", "labs", "quizzes")

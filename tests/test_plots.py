@@ -8,7 +8,7 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from relucourse import plots
-from relucourse.train import TrainResult
+from relucourse.records import Record
 
 pytestmark = pytest.mark.usefixtures("agg")
 
@@ -46,15 +46,16 @@ def test_finish_sets_title_labels_and_legend() -> None:
     assert plots.finish(ax2, "T", "x", "y", legend=False).get_legend() is None
 
 
-def fake(steps: list[int], acc: list[float]) -> TrainResult:
-    return TrainResult(steps=steps, train_loss=[1.0] * len(steps), test_loss=[1.0] * len(steps),
-                       test_acc=acc)
+def fake(steps: list[int], acc: list[float], activation: str = "") -> Record:
+    return Record(steps=steps, train_loss=[1.0] * len(steps), test_loss=[1.0] * len(steps),
+                  test_acc=acc, activation=activation)
 
 
 def test_curves_draws_one_line_and_band_per_group() -> None:
     groups = {
-        "relu, depth 8": [fake([1, 2, 3], [0.1, 0.5, 0.9]), fake([1, 2, 3], [0.3, 0.5, 0.7])],
-        "sigmoid, depth 8": [fake([1, 2, 3], [0.1, 0.2, 0.3])],
+        "relu, depth 8": [fake([1, 2, 3], [0.1, 0.5, 0.9], "relu"),
+                          fake([1, 2, 3], [0.3, 0.5, 0.7], "relu")],
+        "sigmoid, depth 8": [fake([1, 2, 3], [0.1, 0.2, 0.3], "sigmoid")],
         "custom": [fake([1, 2, 3], [0.2, 0.2, 0.2])] * 3,
     }
     ax = plots.curves(groups)
@@ -65,6 +66,9 @@ def test_curves_draws_one_line_and_band_per_group() -> None:
                                                  "custom (n=3)"]
     assert lines[0].get_color() == plots.color_for("relu")
     assert lines[1].get_color() == plots.color_for("sigmoid")
+    # colours come from the records' activation, never from the label text
+    relabelled = plots.curves({"sigmoid": groups["relu, depth 8"]})
+    assert relabelled.get_lines()[0].get_color() == plots.color_for("relu")
     assert list(lines[0].get_ydata()) == pytest.approx([0.2, 0.5, 0.8])
     assert ax.get_xlabel() == "training step" and ax.get_ylabel() == "test accuracy"
     assert "mean ± std" in ax.get_title()

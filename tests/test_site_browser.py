@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from site_server import colab_url, is_local, serve
 
-from relucourse import quiz
-from relucourse.notebooks import toc_docnames
+from relucourse.book import quiz
+from relucourse.book.notebooks import toc_docnames
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ NOTEBOOK_PAGES = [d for d in DOCNAMES if (ROOT / f"{d}.ipynb").is_file()]
 CHAPTERS = [d for d in NOTEBOOK_PAGES if d.startswith("chapters/")]
 QUIZ_PAGE = "quizzes/index"
 TQDM_BAR = re.compile(r"\d+/\d+ \[\d+:\d+<")  # "300/300 [00:01<00:00, 250.00it/s]"
-SHOW_CALL = re.compile(r"rc\.quiz\.show\(\s*[\"'](\w+)[\"']")
+SHOW_CALL = re.compile(r"rc\.book\.quiz\.show\(\s*[\"'](\w+)[\"']")
 
 
 @dataclass
@@ -235,7 +235,7 @@ def test_no_dead_widgets_or_progress_bars(visit: Visit) -> None:
     RELUCOURSE_PROGRESS=0): a widget here would be dead, its JavaScript on a CDN."""
     assert visit.dom["widgets"] == 0, f"{visit.docname}: the page embeds ipywidgets (dead without a kernel)"
     assert not TQDM_BAR.search(visit.dom["output_text"]), f"{visit.docname}: a progress bar was printed"
-    if "rc.explorer.explore(" in (ROOT / f"{visit.docname}.ipynb").read_text():
+    if "rc.book.explorer.explore(" in (ROOT / f"{visit.docname}.ipynb").read_text():
         assert "Static figure for the default settings" in visit.dom["output_text"]
         assert any(i["in_output"] and i["width"] > 0 for i in visit.dom["images"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -66,3 +67,43 @@ def test_mean_std_over_seeds() -> None:
     mean, std = stats.mean_std(v for v in (0.5, 0.7, 0.9))   # any iterable, e.g. a generator
     assert mean == pytest.approx(0.7) and std == pytest.approx(math.sqrt(0.08 / 3))  # population std
     assert stats.mean_std([0.3]) == (0.3, 0.0)
+
+
+EMPTY = [torch.empty(0), torch.empty(0, 4), torch.empty(5, 0), torch.empty(0, 3, 2)]
+TENSOR_STATS = {
+    "zero_fraction": stats.zero_fraction,
+    "near_zero_fraction": stats.near_zero_fraction,
+    "saturation_fraction": stats.saturation_fraction,
+    "second_moment": stats.second_moment,
+    "summarize": stats.summarize,
+    "dead_fraction": stats.dead_fraction,
+    "dead_unit_mask": stats.dead_unit_mask,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TENSOR_STATS))
+@pytest.mark.parametrize("empty", EMPTY, ids=lambda t: f"shape{tuple(t.shape)}")
+def test_every_statistic_refuses_an_empty_tensor(name: str, empty: torch.Tensor) -> None:
+    """A fraction of nothing has no value: dead_fraction(empty) used to say 1.0 ("all dead")."""
+    want = f"{name} of an empty tensor (shape {tuple(empty.shape)})"
+    with pytest.raises(ValueError, match="^" + re.escape(want)):
+        TENSOR_STATS[name](empty)
+
+
+def test_dead_units_of_no_samples_is_not_all_dead() -> None:
+    with pytest.raises(ValueError, match="dead_fraction of an empty tensor"):
+        stats.dead_fraction(torch.empty(0, 16))
+    assert stats.dead_fraction(torch.zeros(1, 16)) == 1.0  # one sample is enough to judge
+    assert stats.dead_fraction(torch.ones(1, 16)) == 0.0
+
+
+def test_dead_unit_mask_needs_units() -> None:
+    for fn in (stats.dead_unit_mask, stats.dead_fraction):
+        with pytest.raises(ValueError, match=r"needs \(N, units, \.\.\.\) activations, got shape \(3,\)"):
+            fn(torch.zeros(3))
+
+
+@pytest.mark.parametrize("values", [[], (), iter([])])
+def test_mean_std_of_no_values_is_an_error(values) -> None:
+    with pytest.raises(ValueError, match="mean_std of an empty sequence"):
+        stats.mean_std(values)

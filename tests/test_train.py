@@ -10,13 +10,14 @@ import torch
 import relucourse as rc
 from relucourse.data import Dataset
 from relucourse.models import MLP
-from relucourse.train import Callback, TrainResult, TrainState, evaluate, make_optimizer, train
+from relucourse.records import Record
+from relucourse.train import Callback, TrainState, evaluate, make_optimizer, train
 
 CFG = rc.TrainConfig(optimizer="sgd", lr=0.1, batch_size=16, steps=60, eval_every=20, seed=0)
 
 
 def fit(data: Dataset, cfg: rc.TrainConfig = CFG, seed: int = 0,
-        callbacks: tuple[Callback, ...] = ()) -> tuple[MLP, TrainResult]:
+        callbacks: tuple[Callback, ...] = ()) -> tuple[MLP, Record]:
     rc.seed_everything(seed)
     model = MLP(data.n_features, data.num_classes, width=16, depth=2)
     return model, train(model, data, cfg, callbacks=callbacks, label="t", progress=False)
@@ -145,10 +146,11 @@ def test_evaluate_restores_mode_and_is_exact(tiny_dataset: Dataset) -> None:
 
 def test_train_result_round_trip(tiny_dataset: Dataset) -> None:
     _, res = fit(tiny_dataset)
-    res.extras["note"] = {"a": [1, 2]}
-    back = TrainResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    res.layer_stats.append(rc.records.LayerStat(step=0, layer="blocks.0.act", mean=0.5, std=0.1,
+                                                zero_frac=0.0, second_moment=0.26))
+    back = Record.from_dict(json.loads(json.dumps(res.to_dict())))
     assert back == res
     assert back.final_test_acc == res.final_test_acc
-    empty = TrainResult()
+    empty = Record()
     assert empty.final_test_acc != empty.final_test_acc  # NaN when nothing was recorded
-    assert TrainResult.from_dict(empty.to_dict()) == TrainResult()
+    assert Record.from_dict(empty.to_dict()) == Record()

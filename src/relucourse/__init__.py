@@ -1,35 +1,46 @@
 """relucourse: the shared package behind the course "Why ReLU replaced sigmoid".
 
-Notebooks import it as ``import relucourse as rc`` and start with ``rt = rc.setup()``.
-Importing changes no global state: ``setup`` is what seeds and applies the plot style.
-Submodules load on first use (``rc.plots``, ``rc.instrument``...), so importing stays fast.
+Notebooks import it as ``import relucourse as rc`` and start with ``rt = rc.setup()``, which sets
+the active runtime (device, fast/full mode, seed) that everything else reads. Importing changes no
+global state. Submodules load on first use (``rc.plots``, ``rc.theory.saturation``...).
+
+Layout (imports flow one way, top to bottom):
+
+* core: ``runtime``, ``config``, ``activations``, ``init``, ``data``, ``models``, ``records``,
+  ``train``, ``probes``, ``stats``, ``timing``, ``plots``, ``session`` (``setup``);
+* ``experiments``: ``fit`` (the one path that seeds, builds and trains), ``run`` / ``sweep``
+  (cached), the result ``cache`` and the ``batched`` engine;
+* ``theory``: closed forms and at-init measurements per subject (``saturation``, ``dead_relu``,
+  ``softplus``, ``kaiming``);
+* ``labs``: the lab ``exercise`` helpers and ``checks.<subject>``;
+* ``book``: ``quiz``, ``explorer``, ``notebooks`` (authoring checks).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from relucourse._lazy import submodule_getattr
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from relucourse.runtime import by_mode, pick_device, seed_everything, setup
+from relucourse.runtime import by_mode, pick_device, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "by_mode", "pick_device",
-    "seed_everything", "setup",
+    "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "by_mode", "fit", "pick_device", "run",
+    "seed_everything", "setup", "sweep",
 ]
 
+_LAZY_NAMES = {"setup": ("relucourse.session", "setup"), "fit": ("relucourse.experiments", "fit"),
+               "run": ("relucourse.experiments", "run"), "sweep": ("relucourse.experiments", "sweep")}
+_submodule = submodule_getattr(__name__, globals())
 
-def __getattr__(name: str) -> Any:
-    """Import ``relucourse.<name>`` on first access (PEP 562), e.g. ``rc.plots``."""
-    if name.startswith("_"):
-        raise AttributeError(name)
-    try:
-        module = importlib.import_module(f"relucourse.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"relucourse.{name}":
-            raise
-        raise AttributeError(f"module 'relucourse' has no attribute or submodule {name!r}") from None
-    globals()[name] = module
-    return module
+
+def __getattr__(name: str) -> object:
+    """``rc.setup`` / ``rc.fit`` / ``rc.run`` / ``rc.sweep``, and submodules, on first access."""
+    if name in _LAZY_NAMES:
+        import importlib
+
+        module, attr = _LAZY_NAMES[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    return _submodule(name)

@@ -15,12 +15,15 @@ Formulas:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from relucourse.answers import quiz_answer
 
 
 class ScaledSigmoid(nn.Module):
@@ -122,9 +125,24 @@ def get_activation(name: str, **kwargs: Any) -> nn.Module:
 
 
 def activation_fn(name: str, **kwargs: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The activation as a plain function of a tensor, for plots and derivative checks."""
+    """The activation as a plain function of a tensor, for plots and derivative checks.
+
+    Like ``derivative``, it follows the input's dtype and device: PReLU's learned slope is a
+    float32 parameter, so one module is kept per (device, dtype) seen (all start from the same
+    fresh module, so a float64 call never sees a slope rounded through float32).
+    """
     module = get_activation(name, **kwargs)
-    return module.__call__
+    copies: dict[tuple[torch.device, torch.dtype], nn.Module] = {}
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        if not (x.is_floating_point() or x.is_complex()):  # Module.to takes no integer dtypes
+            return module(x)
+        key = (x.device, x.dtype)
+        if key not in copies:
+            copies[key] = copy.deepcopy(module).to(device=x.device, dtype=x.dtype)
+        return copies[key](x)
+
+    return fn
 
 
 def derivative(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -138,6 +156,7 @@ def derivative(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     return grad.detach()
 
 
+@quiz_answer
 def max_derivative(name: str, lo: float = -10.0, hi: float = 10.0, points: int = 200_001,
                    **kwargs: Any) -> float:
     """Largest derivative of an activation on a fine grid (sigmoid: 0.25, at x = 0)."""

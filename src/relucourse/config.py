@@ -2,15 +2,84 @@
 
 A run is fully described by ``RunConfig(data, model, train)``; two equal configs always give the
 same fingerprint, across processes and machines, so a cached result can be reused safely.
+
+Every config is validated when it is built (``__post_init__``), so a bad value fails at the line
+that wrote it, not minutes later inside the loop (``batch_size=-1`` once made the loop spin forever).
+Each refusal is a ``ValueError`` naming the dotted field, the value and what is valid, e.g.
+``train.batch_size=-1 is invalid: must be an int >= 1``. The rules are listed in CONTRIBUTING.md
+("What is validated"). Validation only reads values: fingerprints of valid configs are unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# The optimisers ``train.make_optimizer`` builds; extend both together.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+# Seeds feed random.seed, np.random.seed (mod 2**32) and torch.manual_seed: in [0, 2**32) every
+# seed is a distinct stream in all three (negative or larger seeds alias other seeds).
+SEED_LIMIT = 2**32
+
+
+def _refuse(name: str, value: Any, rule: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is invalid: {rule}")
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True as a width or seed is always a mistake.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    # Exactly the number types ``to_jsonable`` can fingerprint (np.float64 is a float subclass).
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
+    """An int in [lo, hi) (or >= lo when hi is None)."""
+    rule = f"must be an int >= {lo}" if hi is None else f"must be an int in [{lo}, {hi})"
+    if not _is_int(value):
+        raise _refuse(name, value, f"{rule} (got {type(value).__name__})")
+    if value < lo or (hi is not None and value >= hi):
+        raise _refuse(name, value, rule)
+
+
+def _check_real(name: str, value: Any, lo: float | None = None, lo_open: bool = False,
+                hi: float | None = None) -> None:
+    """A finite int or float, > lo (lo_open) or >= lo when lo is given, and < hi when hi is."""
+    rule = "must be a finite number"
+    if lo is not None:
+        rule += f" {'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        rule += f"{' and' if lo is not None else ''} < {hi:g}"
+    if not _is_real(value):
+        raise _refuse(name, value, f"{rule} (got {type(value).__name__})")
+    if (not math.isfinite(value) or (lo is not None and (value < lo or (lo_open and value == lo)))
+            or (hi is not None and value >= hi)):
+        raise _refuse(name, value, rule)
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise _refuse(name, value, f"must be one of {', '.join(choices)}")
+
+
+def _check_options(name: str, value: Any) -> None:
+    """A dict with str keys whose values can be fingerprinted (JSON-like)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise _refuse(name, value, "must be a dict with str keys")
+    try:
+        to_jsonable(value)
+    except TypeError as err:
+        raise _refuse(name, value, f"values must be JSON-like (numbers, str, bool, None, lists, "
+                                   f"dicts): {err}") from None
 
 
 @dataclass(frozen=True)
@@ -20,6 +89,38 @@ class DataConfig:
     name: str = "mnist1d"
     n_train: int | None = None
     seed: int = 0  # data seed (which samples/subset), kept apart from the model seed
+
+    def __post_init__(self) -> None:
+        from relucourse.data import DATASETS
+
+        _check_choice("data.name", self.name, DATASETS)
+        if self.n_train is not None:  # the upper bound depends on the dataset: checked at load
+            _check_int("data.n_train", self.n_train, 1)
+        _check_int("data.seed", self.seed, 0, SEED_LIMIT)
+
+
+def _check_activation_kwargs(activation: str, kwargs: dict[str, Any]) -> None:
+    """Option names the activation's factory accepts, read from its signature (nothing is built).
+
+    A module class's ``**kwargs`` (``nn.Tanh``, ``nn.Identity``) takes no real option, so it counts
+    as none; a plain function's ``**kwargs`` accepts anything.
+    """
+    from relucourse.activations import get_spec
+
+    if "inplace" in kwargs:  # hooks must see true post-activation values (activations.py)
+        raise _refuse("model.activation_kwargs", kwargs,
+                      "activations are never in place; drop 'inplace'")
+    factory = get_spec(activation).factory
+    params = inspect.signature(factory).parameters.values()
+    if not isinstance(factory, type) and any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and p.name != "inplace"]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise _refuse("model.activation_kwargs", kwargs,
+                      f"{activation!r} takes no option {', '.join(map(repr, unknown))}; its "
+                      f"options: {', '.join(accepted) or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +137,25 @@ class ModelConfig:
     bias_init: float | None = 0.0  # None keeps PyTorch's default bias
     batchnorm: bool = False
 
+    def __post_init__(self) -> None:
+        # Imported here so that importing config stays light (and models can import config).
+        from relucourse.activations import activation_names
+        from relucourse.init import INIT_SCHEMES
+        from relucourse.models import ARCHITECTURES
+
+        _check_choice("model.arch", self.arch, ARCHITECTURES)
+        _check_int("model.width", self.width, 1)
+        _check_int("model.depth", self.depth, 1)
+        _check_choice("model.activation", self.activation, activation_names())
+        _check_options("model.activation_kwargs", self.activation_kwargs)
+        _check_activation_kwargs(self.activation, self.activation_kwargs)
+        _check_choice("model.init", self.init, INIT_SCHEMES)
+        _check_options("model.init_kwargs", self.init_kwargs)
+        if self.bias_init is not None:
+            _check_real("model.bias_init", self.bias_init)
+        if not isinstance(self.batchnorm, bool):
+            raise _refuse("model.batchnorm", self.batchnorm, "must be True or False")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -50,12 +170,32 @@ class TrainConfig:
     eval_every: int = 50
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _check_real("train.lr", self.lr, 0.0, lo_open=True)
+        # momentum >= 1 never forgets a gradient: the velocity grows without bound.
+        _check_real("train.momentum", self.momentum, 0.0, hi=1.0)
+        _check_real("train.weight_decay", self.weight_decay, 0.0)
+        _check_int("train.batch_size", self.batch_size, 1)
+        _check_int("train.steps", self.steps, 1)
+        _check_int("train.eval_every", self.eval_every, 1)
+        _check_int("train.seed", self.seed, 0, SEED_LIMIT)
+        if self.optimizer != "sgd" and self.momentum != 0:  # Adam would silently ignore it
+            raise _refuse("train.momentum", self.momentum,
+                          f"momentum is an SGD setting; use 0.0 with optimizer {self.optimizer!r}")
+
 
 @dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                raise _refuse(name, value, f"must be a {cls.__name__}")
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -67,6 +207,9 @@ class RunConfig:
             section, _, name = key.partition(".")
             if section not in parts or not name:
                 raise ValueError(f"use 'data.x', 'model.x' or 'train.x', not {key!r}")
+            names = [f.name for f in dataclasses.fields(getattr(self, section))]
+            if name not in names:
+                raise ValueError(f"unknown field {key!r}; {section} fields: {', '.join(names)}")
             parts[section][name] = value
         return RunConfig(
             data=dataclasses.replace(self.data, **parts["data"]),

@@ -7,21 +7,28 @@ DataLoader is needed. Offline first:
 * ``digits``: scikit-learn's bundled 8x8 digits, 64 features, 10 classes.
 * ``cifar10`` / ``fashionmnist``: read from the standard files under ``root``. With
   ``download=True`` the files are fetched by torchvision (needs internet and torchvision).
+
+CIFAR-10's batches are pickles, and a plain ``pickle.load`` runs whatever a file asks for; they are
+read with ``_CifarUnpickler``, which builds only numpy arrays, lists and dicts.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
 DATASETS = ("mnist1d", "digits", "cifar10", "fashionmnist")
+INPUT_SHAPES = {"mnist1d": (1, 40), "digits": (1, 8, 8), "cifar10": (3, 32, 32),
+                "fashionmnist": (1, 28, 28)}
 
 
 @dataclass
@@ -43,23 +50,39 @@ class Dataset:
     def device(self) -> torch.device:
         return self.x_train.device
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(channels, *spatial) of one sample, as a CNN reads it: MNIST-1D is a 1-channel signal of
+        length 40, the digits a 1-channel 8x8 image (the MLP flattens whatever it gets)."""
+        return INPUT_SHAPES.get(self.name, tuple(self.x_train.shape[1:]))
+
     def to(self, device: torch.device | str) -> Dataset:
         return Dataset(self.name, self.x_train.to(device), self.y_train.to(device),
                        self.x_test.to(device), self.y_test.to(device), self.num_classes)
 
     def subset(self, n_train: int, seed: int = 0) -> Dataset:
         """The first ``n_train`` training samples of a seeded permutation."""
-        if n_train > len(self.y_train):
-            raise ValueError(f"n_train={n_train} exceeds the {len(self.y_train)} training samples")
+        _check_n_train(n_train, len(self.y_train))
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.y_train), generator=g)[:n_train].to(self.device)
         return Dataset(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test,
                        self.num_classes)
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        """Endless stream of index tensors: a fresh shuffle per epoch, drawn from ``generator``."""
+        """Endless stream of index tensors: a fresh shuffle per epoch, drawn from ``generator``.
+
+        ``batch_size`` is checked here, not at the first ``next()`` (a generator body runs late);
+        a batch larger than the training split is cut to the split.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} is invalid: must be an int >= 1")
         n = len(self.y_train)
-        batch_size = min(batch_size, n)
+        if n == 0:
+            raise ValueError(f"{self.name}: no training samples to batch")
+        return self._batches(min(batch_size, n), generator)
+
+    def _batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        n = len(self.y_train)
         while True:
             perm = torch.randperm(n, generator=generator).to(self.device)
             for start in range(0, n - batch_size + 1, batch_size):
@@ -69,6 +92,17 @@ class Dataset:
         return (f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, "
                 f"test={tuple(self.x_test.shape)}, classes={self.num_classes}, "
                 f"device={self.device.type})")
+
+
+def _check_n_train(n_train: object, available: int | None = None) -> None:
+    """``n_train`` is an int in [1, available] (a negative one once sliced off the tail silently)."""
+    rule = "must be an int >= 1" if available is None else f"must be an int in [1, {available}]"
+    if isinstance(n_train, bool) or not isinstance(n_train, int):
+        raise ValueError(f"n_train={n_train!r} is invalid: {rule} (got {type(n_train).__name__})")
+    if n_train < 1:
+        raise ValueError(f"n_train={n_train!r} is invalid: {rule}")
+    if available is not None and n_train > available:
+        raise ValueError(f"n_train={n_train} exceeds the {available} training samples: {rule}")
 
 
 def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,9 +180,55 @@ def _need_files(paths: list[Path], name: str, root: Path, download: bool) -> Non
         tvd.FashionMNIST(str(root), train=True, download=True)
 
 
+def _numpy_core(submodule: str, name: str) -> object:
+    """``numpy._core.<submodule>.<name>`` (numpy 2), or ``numpy.core`` on numpy 1."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"numpy._core.{submodule}")
+    except ImportError:
+        module = importlib.import_module(f"numpy.core.{submodule}")
+    return getattr(module, name)
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: only these globals may be loaded.
+
+    A batch is a dict of bytes keys -> a uint8 array, lists of ints/bytes and a bytes label, so it
+    needs numpy's array reconstructors (old ``numpy.core`` and numpy 2's ``numpy._core`` names; the
+    buffer form ``_frombuffer`` comes from protocol 5) and, from Python 3 pickles at protocol <= 2,
+    ``_codecs.encode`` for bytes. Any other global (``os.system``, ``builtins.eval``...) is refused
+    before it is looked up, so nothing it names can run.
+    """
+
+    ALLOWED = {
+        ("numpy", "ndarray"): lambda: np.ndarray,
+        ("numpy", "dtype"): lambda: np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): lambda: _numpy_core("multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"): lambda: _numpy_core("numeric", "_frombuffer"),
+        ("_codecs", "encode"): lambda: codecs.encode,
+    }
+
+    def __init__(self, file: BinaryIO, path: Path) -> None:
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> object:
+        load = self.ALLOWED.get((module, name))
+        if load is None:
+            raise pickle.UnpicklingError(
+                f"{self.path}: refusing to load the global {module}.{name}; a CIFAR-10 batch only "
+                f"needs numpy arrays, lists and dicts (is this file really a CIFAR-10 batch?)")
+        return load()
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+        batch = _CifarUnpickler(f, path).load()
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise ValueError(f"{path}: not a CIFAR-10 batch (expected a dict with b'data' and b'labels')")
     data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
     return data, np.asarray(batch[b"labels"], dtype=np.int64)
 
@@ -217,6 +297,8 @@ def load_fashionmnist(root: str | Path, device: torch.device | str = "cpu",
 def load_dataset(name: str, device: torch.device | str = "cpu", root: str | Path | None = None,
                  download: bool = False, n_train: int | None = None, seed: int = 0) -> Dataset:
     """Load any course dataset by name; ``n_train`` keeps a seeded subset of the training split."""
+    if n_train is not None:  # fail before loading; the upper bound is checked by ``subset``
+        _check_n_train(n_train)
     if name == "mnist1d":
         ds = load_mnist1d(device)
     elif name == "digits":

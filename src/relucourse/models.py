@@ -94,15 +94,17 @@ class MLP(nn.Module):
 class SmallCNN(nn.Module):
     """Conv blocks (conv -> norm -> act -> pool) and a linear head; 1-D or 2-D inputs.
 
-    Input shape (N, C, L) for ``dims=1`` (MNIST-1D) or (N, C, H, W) for ``dims=2`` (images).
+    ``input_shape`` is one sample's (C, L) for 1-D data (MNIST-1D: (1, 40)) or (C, H, W) for
+    images (digits: (1, 8, 8)); inputs arrive flat or shaped and are viewed as (N, *input_shape).
+    Pooling halves each spatial size after every block while it is at least 2, so the 8x8 digits
+    can take as many blocks as MNIST-1D's length 40.
     """
 
     def __init__(
         self,
-        in_channels: int,
+        input_shape: tuple[int, ...],
         num_classes: int,
         channels: tuple[int, ...] = (16, 32),
-        dims: int = 2,
         activation: str = "relu",
         activation_kwargs: dict[str, Any] | None = None,
         init: str = "pytorch_default",
@@ -111,8 +113,11 @@ class SmallCNN(nn.Module):
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        dims = len(input_shape) - 1
         if dims not in (1, 2):
-            raise ValueError(f"dims must be 1 or 2, got {dims}")
+            raise ValueError(f"input_shape must be (C, L) or (C, H, W), got {input_shape}")
+        self.input_shape = tuple(input_shape)
+        in_channels = self.input_shape[0]
         conv_cls = nn.Conv1d if dims == 1 else nn.Conv2d
         norm_cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
         pool_cls = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
@@ -127,20 +132,31 @@ class SmallCNN(nn.Module):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
         self.pool = pool_cls(2)
+        # Pool after block i only while every spatial size is still >= 2.
+        sizes, self.pool_after = list(self.input_shape[1:]), []
+        for _ in blocks:
+            self.pool_after.append(min(sizes) >= 2)
+            if self.pool_after[-1]:
+                sizes = [s // 2 for s in sizes]
         self.global_pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(c_in, num_classes)
         _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
                            dict(init_kwargs or {}), bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = self.pool(block(x))
+        x = x.reshape(len(x), *self.input_shape)
+        for block, pool in zip(self.blocks, self.pool_after, strict=True):
+            x = block(x)
+            if pool:
+                x = self.pool(x)
         return self.head(self.global_pool(x).flatten(1))
 
 
 def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
-                in_channels: int = 1, dims: int = 1) -> nn.Module:
-    """Build the model a ``ModelConfig`` describes (seed first: init is random)."""
+                input_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Build the model a ``ModelConfig`` describes (seed first: init is random; ``experiments.fit``
+    and ``experiments.init_model`` do). A CNN needs ``input_shape`` (``Dataset.input_shape``);
+    without one it reads the ``in_features`` inputs as a 1-channel 1-D signal."""
     if cfg.arch == "mlp":
         return MLP(in_features, num_classes, width=cfg.width, depth=cfg.depth,
                    activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
@@ -148,7 +164,8 @@ def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
                    batchnorm=cfg.batchnorm)
     if cfg.arch == "cnn":
         channels = tuple([cfg.width] * cfg.depth)
-        return SmallCNN(in_channels, num_classes, channels=channels, dims=dims,
+        shape = tuple(input_shape) if input_shape is not None else (1, in_features)
+        return SmallCNN(shape, num_classes, channels=channels,
                         activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
                         init=cfg.init, bias_init=cfg.bias_init, batchnorm=cfg.batchnorm,
                         init_kwargs=cfg.init_kwargs)

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from cycler import cycler
 
+from relucourse.records import Record
+
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with all common colour-vision types.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
@@ -58,12 +60,12 @@ STYLE: dict[str, Any] = {
 
 
 def use_style() -> None:
-    """Apply the course style to matplotlib (``runtime.setup`` calls this)."""
+    """Apply the course style to matplotlib (``rc.setup``, i.e. ``session.setup``, calls this)."""
     mpl.rcParams.update(STYLE)
 
 
 def color_for(name: str, index: int = 0) -> str:
-    """The activation's fixed colour, or the palette's ``index``-th colour for other labels."""
+    """The activation's fixed colour, or the palette's ``index``-th colour for anything else."""
     return ACTIVATION_COLORS.get(name, OKABE_ITO[index % len(OKABE_ITO)])
 
 
@@ -87,33 +89,55 @@ def mean_band(ax: plt.Axes, x: Sequence[float], runs: Sequence[Sequence[float]],
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
-def curves(groups: dict[str, Sequence[Any]], metric: str = "test_acc",
+def curves(groups: dict[str, Sequence[Record]], metric: str = "test_acc",
            ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
-    """Training curves: ``groups`` maps a label to a list of TrainResults (one per seed).
+    """Training curves: ``groups`` maps a label to a list of records (one per seed).
 
-    A label's colour follows the activation it starts with (``"relu, depth 8"`` -> relu's colour).
+    A group's colour is its activation's (``record.activation``); labels are only displayed.
     """
     if ax is None:
         _, ax = plt.subplots()
-    for i, (label, results) in enumerate(groups.items()):
-        first = label.split(",")[0].split(" ")[0]
-        steps = results[0].steps
-        mean_band(ax, steps, [getattr(r, metric) for r in results], label,
-                  color=color_for(first, i), linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
+    for i, (label, records) in enumerate(groups.items()):
+        steps = records[0].steps
+        mean_band(ax, steps, [getattr(r, metric) for r in records], label,
+                  color=color_for(records[0].activation, i),
+                  linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
     nice = {"test_acc": "test accuracy", "train_loss": "training loss", "test_loss": "test loss"}
     return finish(ax, title or f"{nice.get(metric, metric)} (mean ± std over seeds)",
                   "training step", nice.get(metric, metric))
 
 
 def layer_profile(values_by_label: dict[str, Sequence[float]], ylabel: str, title: str,
-                  log: bool = True, ax: plt.Axes | None = None) -> plt.Axes:
-    """One value per layer (gradient norm, variance...) for several configurations."""
+                  log: bool = True, ax: plt.Axes | None = None,
+                  activations: dict[str, str] | None = None) -> plt.Axes:
+    """One value per layer (gradient norm, variance...) for several configurations.
+
+    ``activations`` maps a label to its activation, which gives the line its colour; labels
+    without one take the palette's colours in order. Labels are never parsed.
+    """
     if ax is None:
         _, ax = plt.subplots()
+    activations = activations or {}
     for i, (label, values) in enumerate(values_by_label.items()):
-        first = label.split(",")[0].split(" ")[0]
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label,
-                color=color_for(first, i), linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
+                color=color_for(activations.get(label, ""), i),
+                linestyle=LINESTYLES[(i // len(OKABE_ITO)) % 4])
     if log:
         ax.set_yscale("log")
     return finish(ax, title, "layer (1 = closest to the input)", ylabel)
+
+
+def layer_trajectories(record: Record, title: str, ax: plt.Axes | None = None,
+                       ylabel: str = "activation value") -> plt.Axes:
+    """Mean (line) and +/- one std (band) of each hidden layer's activation over training, as in
+    Glorot & Bengio (2010), Figure 2 (chapter 2). Needs a record trained with ``probes.LayerStats``."""
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, series in enumerate(record.layer_series()):
+        mean, std = np.asarray(series.mean), np.asarray(series.std)
+        color = OKABE_ITO[i % len(OKABE_ITO)]
+        index = series.layer.split(".")[1] if series.layer.startswith("blocks.") else series.layer
+        label = f"layer {int(index) + 1}" if index.isdigit() else series.layer
+        ax.plot(series.steps, mean, color=color, label=label)
+        ax.fill_between(series.steps, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+    return finish(ax, title, "training step (minibatch updates)", ylabel)

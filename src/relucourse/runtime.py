@@ -1,7 +1,11 @@
 """The one place that decides *how* the course runs: device, seeds and fast/full mode.
 
-Every notebook starts with ``rc.setup()``, which prints what was chosen and why, so a reader never
-has to guess whether a number came from a 2-core CI runner in fast mode or a GPU at full size.
+Every notebook starts with ``rc.setup()`` (``session.setup``), which calls ``activate`` here and
+prints what was chosen and why, so a reader never has to guess whether a number came from a 2-core
+CI runner in fast mode or a GPU at full size. The runtime it activates is the source of truth:
+``pick_device()``, ``current_mode()``, ``by_mode()`` and every experiment read it, an explicit
+argument overrides it, and nothing else re-decides. Before any ``activate`` they fall back to the
+environment variables. This module imports nothing from the rest of the package.
 
 Environment variables (all optional):
 
@@ -57,12 +61,23 @@ def available_devices() -> list[str]:
 
 
 def pick_device(requested: str | torch.device | None = None) -> torch.device:
-    """Resolve a device name, preferring cuda > mps > cpu for ``"auto"``.
+    """The device to run on: ``requested`` if given, else the active runtime's, else
+    ``RELUCOURSE_DEVICE`` / auto (cuda > mps > cpu).
 
     An explicit request for a device that is absent raises instead of silently running elsewhere.
     """
+    if requested is None and _ACTIVE is not None:
+        return _ACTIVE.device
+    return resolve_device(requested)
+
+
+def resolve_device(requested: str | torch.device | None = None) -> torch.device:
+    """Resolve a device name from the argument or ``RELUCOURSE_DEVICE`` (ignores the active runtime)."""
     if isinstance(requested, torch.device):
         requested = requested.type
+    if requested is not None and not isinstance(requested, str):
+        raise ValueError(f"device must be a string or torch.device, got {requested!r}; valid "
+                         f"choices: {', '.join(VALID_DEVICES)}")
     name = (requested or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
     if name not in VALID_DEVICES:
         raise ValueError(f"unknown device {name!r}; valid choices: {', '.join(VALID_DEVICES)}")
@@ -90,7 +105,10 @@ class Mode:
 
 
 def current_mode(device: torch.device | None = None) -> Mode:
-    """Read ``RELUCOURSE_FAST``; unset means full size on a GPU and fast size on a CPU."""
+    """The active runtime's mode; without one (or for an explicit ``device``), read
+    ``RELUCOURSE_FAST``: unset means full size on a GPU and fast size on a CPU."""
+    if device is None and _ACTIVE is not None:
+        return _ACTIVE.mode
     flag = _parse_flag(FAST_ENV, None)
     if flag is not None:
         return Mode(flag, f"{FAST_ENV}={os.environ[FAST_ENV]}")
@@ -144,14 +162,28 @@ class Runtime:
         )
 
 
-def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> Runtime:
-    """Start a notebook: pick the device and mode, seed everything, apply the plot style, say so."""
-    from relucourse import plots
+_ACTIVE: Runtime | None = None
 
-    chosen = pick_device(device)
+
+def activate(seed: int = 0, device: str | torch.device | None = None) -> Runtime:
+    """Choose device and mode, seed everything, and make this the runtime everything reads."""
+    global _ACTIVE
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    chosen = resolve_device(device)
+    _ACTIVE = None  # the mode below is decided for the chosen device, not a previous runtime's
     rt = Runtime(device=chosen, mode=current_mode(chosen), seed=seed)
     seed_everything(seed)
-    plots.use_style()
-    if not quiet:
-        print(rt.banner())
+    _ACTIVE = rt
     return rt
+
+
+def active() -> Runtime | None:
+    """The runtime ``activate`` (``rc.setup``) set, or None before any."""
+    return _ACTIVE
+
+
+def deactivate() -> None:
+    """Forget the active runtime (tests use it); the environment decides again."""
+    global _ACTIVE
+    _ACTIVE = None

@@ -3,13 +3,22 @@
 Used by the sigmoid chapter's cost section and by ``benchmarks/``. GPU kernels run asynchronously,
 so every measurement synchronises the device before reading the clock; the median over repeats
 resists the odd slow run. Compare timings only within one run on one machine (report ratios).
+
+For a claim that must hold on a busy machine (CI's two shared cores), time the contenders with
+``interleaved``: it alternates them call by call, so a slow spell slows all of them alike and their
+ratio survives it. Print ``ratio_report`` before asserting, so a failure shows the measured values::
+
+    t = interleaved({"sigmoid": activation_step("sigmoid", n), "relu": activation_step("relu", n)})
+    print(ratio_report(t, "sigmoid", "relu"))
+    assert ratio(t, "sigmoid", "relu") > 1.0
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -49,19 +58,87 @@ def measure(fn: Callable[[], object], device: torch.device | str = "cpu", warmup
         fn()
         synchronize(device)
         samples.append(time.perf_counter() - start)
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+    return _timing(samples)
+
+
+def _timing(samples: list[float]) -> Timing:
+    return Timing(statistics.median(samples), min(samples), max(samples), len(samples))
+
+
+def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 10, warmup: int = 2,
+                device: torch.device | str = "cpu") -> dict[str, Timing]:
+    """Time several callables alternately, call by call: round r calls every ``fn`` once.
+
+    The order rotates each round (a, b, c / b, c, a / ...), so no callable always runs first
+    (right after the previous round's caches and clocks) or last. ``warmup`` untimed rounds run
+    first; the device is synchronised around every call. Returns name -> ``Timing``.
+    """
+    if not fns:
+        raise ValueError("interleaved needs at least one callable")
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} is invalid: must be >= 1")
+    if warmup < 0:
+        raise ValueError(f"warmup={warmup} is invalid: must be >= 0")
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    synchronize(device)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            fns[name]()
+            synchronize(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: _timing(samples[name]) for name in names}
+
+
+def _pick(timings: Mapping[str, Timing], name: str) -> Timing:
+    if name not in timings:
+        raise ValueError(f"no timing named {name!r}; timed: {', '.join(timings)}")
+    return timings[name]
+
+
+def ratio(timings: Mapping[str, Timing], num: str, den: str) -> float:
+    """median(num) / median(den); inf when the denominator's median is 0 (a clock too coarse)."""
+    top, bottom = _pick(timings, num).median_s, _pick(timings, den).median_s
+    return top / bottom if bottom > 0 else math.inf
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def ratio_report(timings: Mapping[str, Timing], num: str, den: str) -> str:
+    """One line per timing (median, min-max, repeats), then ``num / den`` of the medians, e.g.::
+
+        sigmoid: median 1.204 ms (min 1.150 ms, max 1.873 ms, 10 calls)
+        relu: median 0.611 ms (min 0.590 ms, max 0.802 ms, 10 calls)
+        sigmoid / relu = 1.97x (medians)
+    """
+    lines = [f"{name}: median {_ms(_pick(timings, name).median_s)} (min {_ms(timings[name].min_s)}, "
+             f"max {_ms(timings[name].max_s)}, {timings[name].repeats} calls)" for name in (num, den)]
+    lines.append(f"{num} / {den} = {ratio(timings, num, den):.2f}x (medians)")
+    return "\n".join(lines)
 
 
 def activation_step(name: str, numel: int, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, **kwargs: object) -> Callable[[], None]:
-    """A closure running forward + backward of one activation over ``numel`` elements."""
+                    dtype: torch.dtype = torch.float32, **kwargs: object) -> Callable[[], torch.Tensor]:
+    """A closure running forward + backward of one activation over ``numel`` elements.
+
+    Each call resets the input's gradient first and returns it, so it holds d act / dx of one call.
+    """
     act = get_activation(name, **kwargs)
     x = torch.randn(numel, device=device, dtype=dtype, requires_grad=True)
     grad_out = torch.ones_like(x)
 
-    def step() -> None:
+    def step() -> torch.Tensor:
         x.grad = None
         act(x).backward(grad_out)
+        assert x.grad is not None
+        return x.grad
 
     return step
 

@@ -1,16 +1,15 @@
 """One device-agnostic training loop with a small callback protocol (minGPT style).
 
-The loop knows nothing about probes: instruments plug in as ``Callback`` objects and write what they
-measure into ``result.extras``. Metrics are read from the device only every ``eval_every`` steps,
-so the hot loop has no host syncs.
+The loop knows nothing about probes: instruments plug in as ``Callback`` objects (``probes``) and
+append what they measure to the typed fields of the ``records.Record`` it fills. Metrics are read
+from the device only every ``eval_every`` steps, so the hot loop has no host syncs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,38 +17,10 @@ from torch import nn
 
 from relucourse.config import TrainConfig
 from relucourse.data import Dataset
+from relucourse.records import Record
 from relucourse.runtime import show_progress
 
 OPTIMIZERS = ("sgd", "adam")
-
-
-@dataclass
-class TrainResult:
-    """Plain record of one run: curves, timing, device. JSON-serialisable via ``to_dict``."""
-
-    steps: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    wall_time_s: float = 0.0
-    device: str = "cpu"
-    label: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final_test_acc(self) -> float:
-        return self.test_acc[-1] if self.test_acc else float("nan")
-
-    @property
-    def final_train_loss(self) -> float:
-        return self.train_loss[-1] if self.train_loss else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainResult:
-        return cls(**d)
 
 
 @dataclass
@@ -60,7 +31,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     data: Dataset
     config: TrainConfig
-    result: TrainResult
+    result: Record
     step: int = 0
     loss: torch.Tensor | None = None
 
@@ -112,16 +83,16 @@ def train(
     callbacks: Sequence[Callback] = (),
     label: str = "",
     progress: bool | None = None,
-) -> TrainResult:
-    """Train ``model`` on ``data`` for ``cfg.steps`` minibatch steps; returns a ``TrainResult``.
+) -> Record:
+    """Train ``model`` on ``data`` for ``cfg.steps`` minibatch steps; returns a ``Record``.
 
-    Batch order comes from a generator seeded with ``cfg.seed``; seed the model's init yourself
-    (``runtime.seed_everything``) or use ``experiments.run``, which does both.
+    Batch order comes from a generator seeded with ``cfg.seed``. Build and seed the model with
+    ``experiments.fit`` (the one path that seeds, builds and trains) rather than by hand.
     """
     device = data.device
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
-    result = TrainResult(device=device.type, label=label)
+    result = Record(device=device.type, label=label)
     state = TrainState(model, optimizer, data, cfg, result)
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = data.batches(cfg.batch_size, generator)

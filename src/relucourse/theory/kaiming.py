@@ -31,10 +31,12 @@ from typing import Any
 import torch
 
 from relucourse.activations import activation_fn
+from relucourse.answers import quiz_answer
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from relucourse.experiments import init_model
 from relucourse.init import gain
 from relucourse.models import MLP
-from relucourse.train import TrainResult
+from relucourse.records import Record
 
 CHANCE_LOSS_10 = math.log(10)  # cross-entropy of a uniform guess over 10 classes
 
@@ -63,6 +65,7 @@ def leaky_gain_squared(negative_slope: float) -> float:
     return 2.0 / (1.0 + negative_slope**2)
 
 
+@quiz_answer
 def layer_factor(scheme: str, fan_in: int, fan_out: int, activation: str = "relu",
                  negative_slope: float = 0.01, **init_kwargs: Any) -> float:
     """c_phi * fan_in * Var[W]: the factor by which one layer multiplies E[x^2] (zero biases).
@@ -157,11 +160,10 @@ def square_mlp(depth: int, width: int, activation: str = "relu", init: str = "ka
                seed: int = 0, **activation_kwargs: Any) -> MLP:
     """A course MLP with ``depth`` hidden layers of ``width`` units fed ``width`` inputs (so every
     hidden layer has fan_in = fan_out = width), seeded and in float64."""
-    torch.manual_seed(seed)
-    model = MLP(width, 10, width=width, depth=depth, activation=activation,
-                activation_kwargs=activation_kwargs, init=init, init_kwargs=init_kwargs,
-                bias_init=bias_init)
-    return model.double()
+    cfg = ModelConfig(width=width, depth=depth, activation=activation,
+                      activation_kwargs=activation_kwargs, init=init, init_kwargs=init_kwargs or {},
+                      bias_init=bias_init)
+    return init_model(cfg, width, 10, seed).double()
 
 
 def measure_profile(model: MLP, x: torch.Tensor, seed: int = 0) -> Profile:
@@ -256,7 +258,7 @@ def init_comparison(depth: int, steps: int, width: int = 64, lr: float = 0.05,
     return out
 
 
-def plateau_exit_step(result: TrainResult, margin: float = 0.05,
+def plateau_exit_step(result: Record, margin: float = 0.05,
                       chance: float = CHANCE_LOSS_10) -> int | None:
     """First recorded step whose training loss is ``margin`` below chance, or None if never:
     how long a run sat on the chance-level plateau."""

@@ -27,15 +27,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
 import torch
 
-from relucourse import instrument, stats
 from relucourse.activations import derivative
-from relucourse.stats import mean_std
-from relucourse.train import Callback, TrainResult, TrainState
+from relucourse.answers import quiz_answer
 
 # --------------------------------------------------------------------------------------------
 # The function itself: naive, stable and torch
@@ -66,6 +62,7 @@ def max_gap_formula(beta: float) -> float:
     return math.log(2.0) / beta
 
 
+@quiz_answer
 def max_gap_to_relu(beta: float = 1.0, lo: float = -20.0, hi: float = 20.0,
                     points: int = 400_001) -> float:
     """max over a float64 grid of |softplus_beta(x) - relu(x)|, with softplus from torch's module
@@ -94,6 +91,7 @@ def derivative_vs_sigmoid(beta: float = 1.0, lo: float = -20.0, hi: float = 20.0
     return (derivative("softplus", x, beta=beta) - torch.sigmoid(beta * x)).abs().max().item()
 
 
+@quiz_answer
 def overflow_point(dtype: torch.dtype = torch.float32) -> float:
     """log(largest finite number): exp overflows above it (float32: ~88.72, float64: ~709.78)."""
     return math.log(torch.finfo(dtype).max)
@@ -118,93 +116,3 @@ def underflow_to_zero(fn: Callable[[torch.Tensor], torch.Tensor], lo: float = -2
     x = torch.linspace(lo, hi, points, dtype=torch.float64).to(dtype)
     zero = fn(x) == 0
     return x[zero][-1].item() if zero.any() else None
-
-
-# --------------------------------------------------------------------------------------------
-# Measuring trained networks: hard and soft zeros, speed to a target loss
-# --------------------------------------------------------------------------------------------
-
-
-class ZeroFractionProbe(Callback):
-    """At the end of training, record each hidden layer's exact-zero and near-zero fractions.
-
-    Measured on the first ``n_probe`` training samples in eval mode; written to
-    ``result.extras["zeros"] = {layer: {"zero_frac": ..., "near_zero_frac": ...}}`` where
-    ``near_zero_frac`` counts |a| < ``eps`` (``stats.near_zero_fraction``).
-    """
-
-    def __init__(self, n_probe: int = 1000, eps: float = 1e-2, target: str = "act") -> None:
-        self.n_probe, self.eps, self.target = n_probe, float(eps), target
-
-    def __repr__(self) -> str:  # part of the cache key in experiments.run
-        return f"ZeroFractionProbe(n_probe={self.n_probe}, eps={self.eps!r}, target={self.target!r})"
-
-    def on_train_end(self, state: TrainState) -> None:
-        x = state.data.x_train[: self.n_probe]
-        state.result.extras["zeros"] = {
-            name: {"zero_frac": stats.zero_fraction(a),
-                   "near_zero_frac": stats.near_zero_fraction(a, self.eps)}
-            for name, a in instrument.activations(state.model, x, self.target).items()
-        }
-
-
-def zero_fractions(result: TrainResult, key: str = "zero_frac") -> float:
-    """Mean over hidden layers of a ``ZeroFractionProbe`` fraction (``zero_frac`` or
-    ``near_zero_frac``) for one run."""
-    layers = result.extras.get("zeros")
-    if not layers:
-        raise ValueError("this result has no extras['zeros']; train it with ZeroFractionProbe()")
-    return float(np.mean([row[key] for row in layers.values()]))
-
-
-def steps_to_target(result: TrainResult, target: float, metric: str = "train_loss") -> int | None:
-    """First evaluation step at which ``metric`` (a loss) is <= ``target``; None if never.
-
-    The training loss is averaged over the ``eval_every`` steps before each evaluation, so the
-    answer is a multiple of ``eval_every``: read it as "within that many steps"."""
-    for step, value in zip(result.steps, getattr(result, metric), strict=True):
-        if value <= target:
-            return step
-    return None
-
-
-def summarize(groups: dict[str, list[TrainResult]], target_loss: float) -> dict[str, dict[str, Any]]:
-    """Per label (one list of seeds): mean and std of final test accuracy, final training loss,
-    steps to ``target_loss`` (``reached`` counts the seeds that got there; unreached seeds count
-    as the run length, so the mean is a lower bound), and the exact/near-zero fractions when the
-    runs carry a ``ZeroFractionProbe``."""
-    out: dict[str, dict[str, Any]] = {}
-    for label, results in groups.items():
-        raw = [steps_to_target(r, target_loss) for r in results]
-        steps = [s if s is not None else r.steps[-1] for s, r in zip(raw, results, strict=True)]
-        row: dict[str, Any] = {
-            "test_acc": mean_std([r.final_test_acc for r in results]),
-            "train_loss": mean_std([r.final_train_loss for r in results]),
-            "steps_to_target": mean_std(steps),
-            "reached": sum(s is not None for s in raw),
-            "seeds": len(results),
-        }
-        if all("zeros" in r.extras for r in results):
-            row["zero_frac"] = mean_std([zero_fractions(r, "zero_frac") for r in results])
-            row["near_zero_frac"] = mean_std([zero_fractions(r, "near_zero_frac") for r in results])
-        out[label] = row
-    return out
-
-
-def format_table(summary: dict[str, dict[str, Any]]) -> str:
-    """The summary as aligned text, mean ± std over seeds."""
-    cols = [("test_acc", "test acc", ".3f"), ("train_loss", "final train loss", ".3f"),
-            ("steps_to_target", "steps to target", ".0f"), ("zero_frac", "exact zeros", ".3f"),
-            ("near_zero_frac", "|a| < eps", ".3f")]
-    width = max(len(label) for label in summary) + 2
-    lines = [f"{'':{width}}" + "".join(f"{name:>20}" for _, name, _ in cols)]
-    for label, row in summary.items():
-        cells = []
-        for key, _, fmt in cols:
-            if key in row:
-                m, s = row[key]
-                cells.append(f"{m:{fmt}} ± {s:{fmt}}")
-            else:
-                cells.append("-")
-        lines.append(f"{label:{width}}" + "".join(f"{c:>20}" for c in cells))
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Tests for relucourse.smooth and relucourse.smooth_checks (chapter 04, softplus)."""
+"""Tests for relucourse.theory.softplus and relucourse.labs.checks.softplus (chapter 04, softplus)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relucourse import smooth, smooth_checks
+from relucourse import probes, records
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from relucourse.labs.checks import softplus as smooth_checks
 from relucourse.models import MLP
-from relucourse.train import TrainResult, train
+from relucourse.records import Record
+from relucourse.theory import softplus as smooth
+from relucourse.train import train
 
 
 @pytest.mark.parametrize("beta", [0.5, 1.0, 2.0, 10.0])
@@ -67,33 +70,33 @@ def test_underflow_to_zero_naive_vs_stable() -> None:
     assert stable is not None and stable < -85.0
 
 
-def _result(losses: list[float], accs: list[float] | None = None, every: int = 10) -> TrainResult:
+def _result(losses: list[float], accs: list[float] | None = None, every: int = 10) -> Record:
     steps = [every * (i + 1) for i in range(len(losses))]
-    return TrainResult(steps=steps, train_loss=losses, test_loss=losses,
+    return Record(steps=steps, train_loss=losses, test_loss=losses,
                        test_acc=accs or [0.5] * len(losses))
 
 
 def test_steps_to_target_exact() -> None:
     r = _result([2.0, 1.0, 0.4, 0.6, 0.1])
-    assert smooth.steps_to_target(r, 0.5) == 30
-    assert smooth.steps_to_target(r, 0.1) == 50
-    assert smooth.steps_to_target(r, 0.05) is None
-    assert smooth.steps_to_target(r, 1.0, metric="test_loss") == 20
+    assert r.steps_to(0.5) == 30
+    assert r.steps_to(0.1) == 50
+    assert r.steps_to(0.05) is None
+    assert r.steps_to(1.0, metric="test_loss") == 20
 
 
 def test_summarize_means_and_unreached_seeds() -> None:
     groups = {"a": [_result([1.0, 0.2], [0.5, 0.8]), _result([1.0, 0.9], [0.5, 0.6])]}
-    row = smooth.summarize(groups, target_loss=0.5)["a"]
+    row = records.group_summary(groups, target_loss=0.5)["a"]
     assert row["reached"] == 1 and row["seeds"] == 2
     assert row["steps_to_target"] == (20.0, 0.0)  # the unreached seed counts as the run length
     assert row["test_acc"] == pytest.approx((0.7, 0.1))
     assert "zero_frac" not in row
-    assert "steps to target" in smooth.format_table(smooth.summarize(groups, 0.5))
+    assert "steps to target" in records.format_summary(records.group_summary(groups, 0.5))
 
 
 def test_zero_fractions_requires_probe() -> None:
-    with pytest.raises(ValueError, match="ZeroFractionProbe"):
-        smooth.zero_fractions(_result([1.0]))
+    with pytest.raises(ValueError, match="ZeroFractions"):
+        _result([1.0]).zero_fraction()
 
 
 @pytest.mark.parametrize(("activation", "has_zeros"), [("relu", True), ("softplus", False),
@@ -101,12 +104,12 @@ def test_zero_fractions_requires_probe() -> None:
 def test_zero_fraction_probe_on_trained_mlp(tiny_dataset, activation: str, has_zeros: bool) -> None:
     torch.manual_seed(0)
     model = MLP(8, 3, width=16, depth=2, activation=activation, init="kaiming_normal")
-    probe = smooth.ZeroFractionProbe(n_probe=64, eps=1e-2)
+    probe = probes.ZeroFractions(n_probe=64, eps=1e-2)
     result = train(model, tiny_dataset, TrainConfig(steps=20, eval_every=10, batch_size=32),
                    callbacks=[probe], progress=False)
-    assert set(result.extras["zeros"]) == {"blocks.0.act", "blocks.1.act"}
-    zero = smooth.zero_fractions(result, "zero_frac")
-    near = smooth.zero_fractions(result, "near_zero_frac")
+    assert [z.layer for z in result.zeros] == ["blocks.0.act", "blocks.1.act"]
+    zero = result.zero_fraction("zero_frac")
+    near = result.zero_fraction("near_zero_frac")
     assert (zero > 0.2) if has_zeros else (zero == 0.0)
     assert near >= zero  # every exact zero is also near zero
     assert "eps=0.01" in repr(probe)
@@ -117,10 +120,10 @@ def test_probe_runs_through_experiments_cache(quiet) -> None:
 
     cfg = RunConfig(DataConfig(name="digits"), ModelConfig(width=16, depth=2, activation="softplus"),
                     TrainConfig(steps=10, eval_every=5))
-    first = run(cfg, probes=[smooth.ZeroFractionProbe(n_probe=50)])
-    second = run(cfg, probes=[smooth.ZeroFractionProbe(n_probe=50)])
-    assert second.extras["zeros"] == first.extras["zeros"]
-    assert smooth.zero_fractions(second) == 0.0
+    first = run(cfg, probes=[probes.ZeroFractions(n_probe=50)])
+    second = run(cfg, probes=[probes.ZeroFractions(n_probe=50)])
+    assert second.zeros == first.zeros and len(first.zeros) == 2
+    assert second.zero_fraction() == 0.0
 
 
 def test_checkers_accept_references_and_reject_mistakes() -> None:
@@ -142,7 +145,7 @@ def test_checkers_accept_references_and_reject_mistakes() -> None:
     smooth_checks.check_max_gap(smooth.max_gap_to_relu)
     with pytest.raises(AssertionError, match="log"):
         smooth_checks.check_max_gap(lambda beta: 1.0 / beta)
-    smooth_checks.check_steps_to_target(smooth.steps_to_target)
+    smooth_checks.check_steps_to_target(lambda r, target: r.steps_to(target))
     with pytest.raises(AssertionError, match="expected"):
         smooth_checks.check_steps_to_target(
             lambda r, t: next((i for i, v in enumerate(r.train_loss) if v <= t), None))

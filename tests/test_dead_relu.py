@@ -1,4 +1,4 @@
-"""Tests for relucourse.sparsity and relucourse.sparsity_checks (chapter 03, ReLU sparsity)."""
+"""Tests for relucourse.theory.dead_relu and relucourse.labs.checks.dead_relu (chapter 03, ReLU sparsity)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import math
 import pytest
 import torch
 
-from relucourse import instrument, sparsity_checks
-from relucourse import sparsity as sp
+import relucourse as rc
+from relucourse import probes as instrument
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from relucourse.data import Dataset
+from relucourse.labs.checks import dead_relu as sparsity_checks
 from relucourse.models import MLP
+from relucourse.theory import dead_relu as sp
 from relucourse.train import train
 
 
@@ -52,7 +54,8 @@ def test_package_mlp_born_dead_rate_matches_formula() -> None:
     """The real MLP (zero bias, symmetric init) dies at one input as often as the formula says."""
     depth, width, n = 6, 2, 400
     x = torch.randn(1, 8, generator=torch.Generator().manual_seed(0))
-    dead = sum(sp.is_born_dead(_mlp(s, width=width, depth=depth), x) for s in range(n))
+    dead = sum(any(bool((a == 0).all()) for a in instrument.activations(
+        _mlp(s, width=width, depth=depth), x).values()) for s in range(n))
     p = sp.born_dead_probability(depth, width)
     assert abs(dead / n - p) < 4 * math.sqrt(p * (1 - p) / n)
 
@@ -72,22 +75,22 @@ def test_unit_masks_agree_with_instrument() -> None:
     with torch.no_grad():
         model.blocks[1].linear.bias[:3] = -100.0  # certainly dead
     x = _toy_data().x_train
-    masks = sp.unit_masks(model, x)
+    masks = {c.layer: c for c in instrument.unit_checks(model, x)}
     expected = instrument.dead_units(model, x)
     for layer, m in masks.items():
-        assert m["dead"] == expected[f"{layer}.act"].nonzero().flatten().tolist()
-        assert m["negative"] == m["dead"]  # for ReLU, negative everywhere == dead
-        assert all((v <= 0) == (u in m["dead"]) for u, v in enumerate(m["max_pre"]))
-    assert {0, 1, 2} <= set(masks["blocks.1"]["dead"])
+        assert list(m.dead) == expected[f"{layer}.act"].nonzero().flatten().tolist()
+        assert m.negative == m.dead  # for ReLU, negative everywhere == dead
+        assert all((v <= 0) == (u in m.dead) for u, v in enumerate(m.max_pre))
+    assert {0, 1, 2} <= set(masks["blocks.1"].dead)
 
 
 def test_leaky_relu_units_are_never_dead_but_can_be_negative() -> None:
     model = _mlp(activation="leaky_relu")
     with torch.no_grad():
         model.blocks[0].linear.bias[:2] = -100.0
-    masks = sp.unit_masks(model, _toy_data().x_train)
-    assert masks["blocks.0"]["dead"] == []
-    assert masks["blocks.0"]["negative"][:2] == [0, 1]
+    masks = {c.layer: c for c in instrument.unit_checks(model, _toy_data().x_train)}
+    assert masks["blocks.0"].dead == ()
+    assert masks["blocks.0"].negative[:2] == (0, 1)
 
 
 def test_l1_penalty_increases_sparsity_and_removes_hooks() -> None:
@@ -96,16 +99,16 @@ def test_l1_penalty_increases_sparsity_and_removes_hooks() -> None:
     zero = {}
     for strength in (0.0, 1.0):
         model = _mlp()
-        penalty = sp.L1ActivationPenalty(strength)
+        penalty = instrument.L1ActivationPenalty(strength)
         train(model, data, cfg, callbacks=[penalty], progress=False)
         assert all(not m._forward_hooks for m in model.modules())
-        zero[strength] = sum(r["zero_frac"] for r in instrument.layer_stats(model, data.x_train)) / 3
+        zero[strength] = sum(r.zero_frac for r in instrument.layer_stats(model, data.x_train)) / 3
     assert zero[1.0] > zero[0.0] + 0.05
 
 
 def test_l1_penalty_value() -> None:
     model = _mlp()
-    penalty = sp.L1ActivationPenalty(0.5)
+    penalty = instrument.L1ActivationPenalty(0.5)
 
     class _State:
         pass
@@ -123,24 +126,24 @@ def test_l1_penalty_value() -> None:
     assert all(not m._forward_hooks for m in model.modules())
     assert "strength=0.5" in repr(penalty)
     with pytest.raises(ValueError):
-        sp.L1ActivationPenalty(-1.0)
+        instrument.L1ActivationPenalty(-1.0)
 
 
 def test_tracker_records_and_finds_permanent_deaths() -> None:
     data = _toy_data()
     model = _mlp()
     cfg = TrainConfig(optimizer="adam", lr=0.3, steps=40, eval_every=20)
-    result = train(model, data, cfg, callbacks=[sp.DeadUnitTracker(every=10)], progress=False)
-    assert sp.check_steps(result) == [0, 10, 20, 30, 40]
-    series = sp.layer_series(result, "dead")
+    result = train(model, data, cfg, callbacks=[instrument.DeadUnits(every=10)], progress=False)
+    assert result.check_steps() == [0, 10, 20, 30, 40]
+    series = result.unit_series("dead")
     assert set(series) == {"blocks.0", "blocks.1", "blocks.2"}
     final = instrument.dead_units(model, data.x_train)
     n_dead = sum(int(m.sum()) for m in final.values())
-    assert sp.final_fraction(result, "dead") == pytest.approx(n_dead / 48)
-    history = sp.deaths_and_revivals(result)
+    assert result.unit_fraction("dead") == pytest.approx(n_dead / 48)
+    history = result.deaths_and_revivals()
     for layer, unit, step in history["permanent"]:
-        hist = sp.unit_history(result, layer, unit)
-        assert not hist[0] and all(hist[sp.check_steps(result).index(step):])
+        hist = [unit in c.dead for c in result.units if c.layer == layer]
+        assert not hist[0] and all(hist[result.check_steps().index(step):])
 
 
 def test_skippable_macs() -> None:
@@ -159,7 +162,7 @@ def test_matmul_timings_dense_ignores_zeros() -> None:
 
 def test_vary_builds_labelled_configs() -> None:
     base = RunConfig(DataConfig(), ModelConfig(), TrainConfig())
-    cfgs = sp.vary(base, "train.lr", [0.1, 0.2])
+    cfgs = rc.experiments.vary(base, "train.lr", [0.1, 0.2])
     assert list(cfgs) == ["lr=0.1", "lr=0.2"]
     assert cfgs["lr=0.2"].train.lr == 0.2
 

@@ -94,7 +94,7 @@ def headings(nb: Mapping[str, Any]) -> list[str]:
     Texts are in order and as written: inline code keeps its backticks. Only top-level headings
     count, as only they become sections (with anchors) on the site: a ``#`` line inside a fenced
     block (code, or a MyST directive such as an admonition) or a block quote is not a heading.
-    Quiz banks name these headings in their ``section`` keys (see :mod:`relucourse.quiz`).
+    Quiz banks name these headings in their ``section`` keys (see :mod:`relucourse.book.quiz`).
     """
     from markdown_it import MarkdownIt
 

@@ -1,4 +1,4 @@
-"""Tests for relucourse.gradients and relucourse.trajectories (chapter 02, sigmoid saturation)."""
+"""Tests for relucourse.theory.saturation and relucourse.records (chapter 02, sigmoid saturation)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from relucourse import gradients as G
-from relucourse import trajectories as T
-from relucourse.instrument import LayerStatsProbe
-from relucourse.train import TrainConfig, TrainResult, train
+import relucourse as rc
+from relucourse import records as T
+from relucourse.probes import LayerStats
+from relucourse.records import Record
+from relucourse.theory import saturation as G
+from relucourse.train import TrainConfig, train
 
 
 def _batch(n: int = 256, features: int = 16, classes: int = 4, seed: int = 0):
@@ -31,7 +33,6 @@ def test_sigmoid_bounds_closed_form() -> None:
     assert G.sigmoid_layer_factor_bound(16.0) == pytest.approx(1.0)
     assert G.sigmoid_depth_bound(1) == 1.0
     assert G.sigmoid_depth_bound(5) == pytest.approx(48.0**-2, rel=1e-12)
-    assert G.slope_product_bound("sigmoid", 3) == pytest.approx(4.0**-3, rel=1e-9)
     with pytest.raises(ValueError):
         G.sigmoid_layer_factor_bound(0.0)
     with pytest.raises(ValueError):
@@ -80,23 +81,24 @@ def test_per_layer_factor_skips_layer_one() -> None:
 def test_layer_series_and_means_from_a_probe(tiny_dataset, quiet) -> None:
     model = G.make_mlp("sigmoid", 3, tiny_dataset.n_features, 3, width=8, seed=0)
     cfg = TrainConfig(lr=0.5, batch_size=8, steps=20, eval_every=10, seed=0)
-    result = train(model, tiny_dataset, cfg, callbacks=[LayerStatsProbe(every=10, n_probe=32)])
-    series = T.layer_series(result)
+    result = train(model, tiny_dataset, cfg, callbacks=[LayerStats(every=10, n_probe=32)])
+    series = result.layer_series()
     assert [s.layer for s in series] == ["blocks.0.act", "blocks.1.act", "blocks.2.act"]
     assert all(s.steps == [0, 10, 20] for s in series)
-    assert T.initial_means([result]).shape == (1, 3)
-    assert T.final_means([result])[0, -1] == pytest.approx(series[-1].mean[-1])
-    assert ((T.initial_means([result]) > 0) & (T.initial_means([result]) < 1)).all()
+    initial = T.layer_means([result], 0)
+    assert len(initial) == 1 and len(initial[0]) == 3
+    assert T.layer_means([result], -1)[0][-1] == pytest.approx(series[-1].mean[-1])
+    assert all(0 < m < 1 for m in initial[0])
 
 
 def test_layer_series_needs_stats() -> None:
-    with pytest.raises(ValueError, match="LayerStatsProbe"):
-        T.layer_series(TrainResult())
+    with pytest.raises(ValueError, match="LayerStats"):
+        Record().layer_series()
 
 
 def test_plot_layer_trajectories(agg) -> None:
-    rows = [{"step": s, "layer": f"blocks.{i}.act", "mean": 0.5 - 0.01 * s * i, "std": 0.1}
-            for s in (0, 10) for i in range(2)]
-    ax = T.plot_layer_trajectories(TrainResult(extras={"layer_stats": rows}), "title")
+    rows = [T.LayerStat(step=s, layer=f"blocks.{i}.act", mean=0.5 - 0.01 * s * i, std=0.1,
+                        zero_frac=0.0, second_moment=0.26) for s in (0, 10) for i in range(2)]
+    ax = rc.plots.layer_trajectories(Record(layer_stats=rows), "title")
     assert ax.get_title() == "title"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["layer 1", "layer 2"]

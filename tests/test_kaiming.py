@@ -1,4 +1,4 @@
-"""Tests for relucourse.variance and relucourse.variance_checks (chapter 05, Kaiming init)."""
+"""Tests for relucourse.theory.kaiming and relucourse.labs.checks.kaiming (chapter 05, Kaiming init)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from relucourse import init as rc_init
-from relucourse import variance as v
-from relucourse import variance_checks as checks
-from relucourse.train import TrainResult
+from relucourse.labs.checks import kaiming as checks
+from relucourse.records import Record
+from relucourse.theory import kaiming as v
 
 
 @pytest.mark.parametrize("variance", [0.01, 1.0, 7.5])
@@ -112,10 +112,10 @@ def test_init_comparison_configs() -> None:
 
 
 def test_plateau_exit_step() -> None:
-    r = TrainResult(steps=[10, 20, 30], train_loss=[2.30, 2.27, 2.0])
+    r = Record(steps=[10, 20, 30], train_loss=[2.30, 2.27, 2.0])
     assert v.plateau_exit_step(r) == 30
     assert v.plateau_exit_step(r, margin=0.01) == 20
-    assert v.plateau_exit_step(TrainResult(steps=[10], train_loss=[2.3])) is None
+    assert v.plateau_exit_step(Record(steps=[10], train_loss=[2.3])) is None
 
 
 # --- checkers ---------------------------------------------------------------------------------
@@ -174,8 +174,8 @@ def test_check_relu_factor_and_profiles() -> None:
 
 
 def test_check_stall() -> None:
-    stuck = TrainResult(steps=[50, 100], train_loss=[2.303, 2.302], label="default")
-    learning = TrainResult(steps=[50, 100], train_loss=[2.0, 1.5])
+    stuck = Record(steps=[50, 100], train_loss=[2.303, 2.302], label="default")
+    learning = Record(steps=[50, 100], train_loss=[2.0, 1.5])
     checks.check_stall([stuck], [learning], plateau_steps=100)
     with pytest.raises(AssertionError, match="left the chance level"):
         checks.check_stall([learning], [learning], plateau_steps=100)

@@ -1,5 +1,5 @@
 """instrument: hooks are always removed, targets resolve by suffix/list/predicate, and the
-dataset-level statistics (activations, dead units, gradient norms, LayerStatsProbe) are exact."""
+dataset-level statistics (activations, dead units, gradient norms, LayerStats) are exact."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import relucourse as rc
-from relucourse import instrument
+from relucourse import probes as instrument
 from relucourse.data import Dataset
 from relucourse.models import MLP
 from relucourse.train import train
@@ -100,10 +100,10 @@ def test_activations_concatenate_and_restore_mode(training: bool) -> None:
 def test_layer_stats_rows() -> None:
     model = mlp()
     rows = instrument.layer_stats(model, torch.randn(64, 8))
-    assert [r["layer"] for r in rows] == ["blocks.0.act", "blocks.1.act", "blocks.2.act"]
+    assert [r.layer for r in rows] == ["blocks.0.act", "blocks.1.act", "blocks.2.act"]
     for r in rows:
-        assert set(r) == {"layer", "mean", "std", "zero_frac", "second_moment"}
-        assert 0.0 < r["zero_frac"] < 1.0 and r["mean"] >= 0
+        assert isinstance(r, rc.records.LayerStat) and r.step == 0 and r.dead_frac is None
+        assert 0.0 < r.zero_frac < 1.0 and r.mean >= 0
 
 
 def test_dead_units_exact() -> None:
@@ -123,7 +123,7 @@ def test_dead_units_exact() -> None:
 
 def test_dead_units_conv() -> None:
     torch.manual_seed(0)
-    cnn = rc.models.SmallCNN(1, 3, channels=(4,), dims=1)
+    cnn = rc.models.SmallCNN((1, 20), 3, channels=(4,))
     with torch.no_grad():
         cnn.blocks[0].linear.bias[1] = -1e4
     mask = instrument.dead_units(cnn, torch.randn(10, 1, 20))["blocks.0.act"]
@@ -148,14 +148,13 @@ def test_gradient_norms() -> None:
 def test_layer_stats_probe_records_at_start_and_every_k(tiny_dataset: Dataset) -> None:
     rc.seed_everything(0)
     model = MLP(8, 3, width=16, depth=2)
-    probe = instrument.LayerStatsProbe(every=4, n_probe=32, per_unit_dead=True)
+    probe = instrument.LayerStats(every=4, n_probe=32, per_unit_dead=True)
     cfg = rc.TrainConfig(batch_size=16, steps=10, eval_every=5)
     res = train(model, tiny_dataset, cfg, callbacks=[probe], progress=False)
-    rows = res.extras["layer_stats"]
-    assert [(r["step"], r["layer"]) for r in rows] == [
+    rows = res.layer_stats
+    assert [(r.step, r.layer) for r in rows] == [
         (s, f"blocks.{i}.act") for s in (0, 4, 8) for i in range(2)]
     for r in rows:
-        assert {"mean", "std", "zero_frac", "second_moment", "dead_frac"} <= set(r)
-        assert 0.0 <= r["dead_frac"] <= 1.0
+        assert r.dead_frac is not None and 0.0 <= r.dead_frac <= 1.0
     assert model.training and no_hooks_left(model)
     assert "every=4" in repr(probe) and "per_unit_dead=True" in repr(probe)

@@ -12,8 +12,8 @@ engine="batched")`` and measured against the loop in ``benchmarks/bench_engine.p
 
 What makes a member identical (within float tolerance) to ``experiments.run`` of its config:
 
-* **init**: each member is built by ``models.build_model`` right after ``seed_everything(seed)``,
-  exactly as ``run`` does, and its parameters are stacked (``torch.func.stack_module_state``);
+* **init**: each member is built by ``experiments.runner.init_model`` (seed, then build), exactly as
+  ``fit`` does, and its parameters are stacked (``torch.func.stack_module_state``);
 * **batch order**: per-model, not shared: member m draws its own epoch permutations from a
   generator seeded with its ``train.seed``, the very calls ``Dataset.batches`` makes;
 * **loss**: the objective is sum_m L_m, and since dL/dtheta_m only involves L_m, each member gets
@@ -33,7 +33,7 @@ hooks on the training forward pass. ``compile=True`` (torch.compile) and ``bf16=
 autocast) are CUDA-only options; elsewhere they print a note and use the plain float32 path.
 
 Not supported (a clear ``ValueError`` says so): CNNs, BatchNorm, probes other than
-``instrument.LayerStatsProbe``.
+``probes.LayerStats``.
 """
 
 from __future__ import annotations
@@ -49,11 +49,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from relucourse.activations import get_activation
-from relucourse.config import RunConfig, fingerprint
+from relucourse.config import ModelConfig, RunConfig, fingerprint
 from relucourse.data import Dataset
-from relucourse.models import build_model
-from relucourse.runtime import pick_device, seed_everything, show_progress
-from relucourse.train import Callback, TrainResult, make_optimizer
+from relucourse.experiments import cache
+from relucourse.experiments.runner import ProbeSpec, init_model, load_data, probes_for
+from relucourse.records import EngineInfo, GradNorm, LayerStat, Record
+from relucourse.runtime import pick_device, show_progress
+from relucourse.train import Callback, make_optimizer
 
 ENGINE_NAME = "batched"
 # Fields that may differ between members of one stack (they only change the initial values).
@@ -63,17 +65,17 @@ SUPPORTED = ("arch='mlp' without batchnorm, any registered activation (prelu inc
 
 
 def _note(message: str) -> None:
-    print(f"[relucourse.engine] {message}")
+    print(f"[relucourse.experiments.batched] {message}")
 
 
 @dataclass(frozen=True)
 class Instrumentation:
     """Per-layer statistics recorded every ``every`` steps (and at step 0) for each member.
 
-    Rows go to ``result.extras["layer_stats"]`` in ``instrument.LayerStatsProbe``'s format (layer
-    names ``blocks.i.act``; mean, std, zero_frac, second_moment, and dead_frac when
-    ``per_unit_dead``), measured on the first ``n_probe`` training samples. ``grad_norms=True``
-    also writes ``extras["grad_norms"]``: ||dL/dW|| of each hidden layer and the head at those steps.
+    Rows go to ``record.layer_stats`` as ``probes.LayerStats`` writes them (layer names
+    ``blocks.i.act``; mean, std, zero_frac, second_moment, and dead_frac when ``per_unit_dead``),
+    measured on the first ``n_probe`` training samples. ``grad_norms=True`` also fills
+    ``record.grad_norms``: ||dL/dW|| of each hidden layer and the head at those steps.
     """
 
     every: int = 50
@@ -100,29 +102,30 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
         if dataclasses.replace(cfg.train, seed=0) != dataclasses.replace(first.train, seed=0):
             raise ValueError("all members of one stack must share the train config except its seed "
                              f"({cfg.train} vs {first.train})")
-        shape = {f: None for f in PER_MEMBER_MODEL_FIELDS}
-        if dataclasses.replace(m, **shape) != dataclasses.replace(first.model, **shape):
+        if _model_shape(m) != _model_shape(first.model):
             raise ValueError("all members of one stack must share the model config except "
                              f"{', '.join(PER_MEMBER_MODEL_FIELDS)} ({m} vs {first.model})")
 
 
+def _model_shape(model: ModelConfig) -> dict[str, Any]:
+    """The model fields every member of a stack must share (all but ``PER_MEMBER_MODEL_FIELDS``)."""
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+            if f.name not in PER_MEMBER_MODEL_FIELDS}
+
+
 def stack_key(cfg: RunConfig) -> str:
     """Configs with the same key can share one stack (``sweep`` groups by it)."""
-    model = dataclasses.replace(cfg.model, **{f: None for f in PER_MEMBER_MODEL_FIELDS})
-    return fingerprint(cfg.data, model, dataclasses.replace(cfg.train, seed=0))
+    return fingerprint(cfg.data, _model_shape(cfg.model), dataclasses.replace(cfg.train, seed=0))
 
 
 def build_members(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
                   device: torch.device) -> dict[str, torch.Tensor]:
-    """Each member's MLP built as ``experiments.run`` builds it, parameters stacked on dim 0.
+    """Each member's MLP built as ``experiments.fit`` builds it, parameters stacked on dim 0.
 
     Keys are the MLP's parameter names (``blocks.0.linear.weight``, ``head.bias``...); values are
     leaf tensors of shape (M, *shape) that require grad.
     """
-    models = []
-    for cfg in cfgs:
-        seed_everything(cfg.train.seed)
-        models.append(build_model(cfg.model, n_features, num_classes))
+    models = [init_model(cfg.model, n_features, num_classes, cfg.train.seed) for cfg in cfgs]
     params, _buffers = torch.func.stack_module_state(models)
     return {name: p.detach().to(device).requires_grad_(True) for name, p in params.items()}
 
@@ -241,11 +244,11 @@ def train_many(
     compile: bool = False,
     bf16: bool = False,
     progress: bool | None = None,
-) -> list[TrainResult]:
+) -> list[Record]:
     """Train one member per config at once on ``data`` (already on the device); one result each.
 
-    Each ``TrainResult`` has the fields ``train.train`` fills. ``wall_time_s`` is the stack's wall
-    time divided by M (its amortised share); ``extras["engine"]`` records the stack size and the
+    Each ``Record`` has the fields ``train.train`` fills. ``wall_time_s`` is the stack's wall
+    time divided by M (its amortised share); ``record.engine`` says the stack size and the
     whole stack's time. Configs must be stackable (``check_stackable``); ``sweep`` groups them.
     """
     check_stackable(cfgs)
@@ -327,8 +330,8 @@ def train_many(
     if instrument and instrument.per_unit_dead:
         stat_names.append("dead_frac")
     results = []
-    for m, label in enumerate(labels):
-        result = TrainResult(
+    for m, (label, cfg) in enumerate(zip(labels, cfgs, strict=True)):
+        record = Record(
             steps=eval_steps,
             train_loss=[c[0][m] for c in curves],
             test_loss=[c[1][m] for c in curves],
@@ -336,30 +339,30 @@ def train_many(
             wall_time_s=total / len(cfgs),
             device=device.type,
             label=label,
+            activation=cfg.model.activation,
+            engine=EngineInfo(name=ENGINE_NAME, models=len(cfgs), stack_wall_time_s=total,
+                              compile=compile, bf16=bf16),
         )
         if instrument:
-            result.extras["layer_stats"] = [
-                {"step": s, "layer": f"blocks.{i}.act",
-                 **{k: table[i][j][m] for j, k in enumerate(stat_names)}}
+            record.layer_stats = [
+                LayerStat(step=s, layer=f"blocks.{i}.act",
+                          **{k: table[i][j][m] for j, k in enumerate(stat_names)})
                 for s, table in layers for i in range(mcfg.depth)]
             if instrument.grad_norms:
                 layer_names = [f"blocks.{i}.linear" for i in range(mcfg.depth)] + ["head"]
-                result.extras["grad_norms"] = [
-                    {"step": s, "layer": name, "grad_norm": table[i][m]}
-                    for s, table in grads for i, name in enumerate(layer_names)]
-        result.extras["engine"] = {"name": ENGINE_NAME, "models": len(cfgs),
-                                   "stack_wall_time_s": total, "compile": compile, "bf16": bf16}
-        results.append(result)
+                record.grad_norms = [GradNorm(step=s, layer=name, grad_norm=table[i][m])
+                                     for s, table in grads for i, name in enumerate(layer_names)]
+        results.append(record)
     return results
 
 
 def instrumentation_from_probe(probe: Callback) -> Instrumentation:
-    """The engine's equivalent of a ``LayerStatsProbe`` (the only probe it can reproduce)."""
-    from relucourse.instrument import LayerStatsProbe
+    """The engine's equivalent of a ``probes.LayerStats`` (the only probe it can reproduce)."""
+    from relucourse.probes import LayerStats
 
-    if type(probe) is not LayerStatsProbe or probe.target != "act":
+    if type(probe) is not LayerStats or probe.target != "act":
         raise ValueError(
-            f"the batched engine can only reproduce LayerStatsProbe(target='act'), not {probe!r}; "
+            f"the batched engine can only reproduce LayerStats(target='act'), not {probe!r}; "
             "use sweep(engine='loop') for other probes, or pass instrument=Instrumentation(...)")
     return Instrumentation(every=probe.every, n_probe=probe.n_probe,
                            per_unit_dead=probe.per_unit_dead, grad_norms=False)
@@ -368,47 +371,50 @@ def instrumentation_from_probe(probe: Callback) -> Instrumentation:
 def sweep_batched(
     cfgs: dict[str, RunConfig] | Sequence[RunConfig],
     seeds: Sequence[int] = (0, 1, 2),
-    probes_factory: Callable[[], Callback] | None = None,
-    device: str | None = None,
+    probes: ProbeSpec | None = None,
+    device: str | torch.device | None = None,
     use_cache: bool = True,
     compile: bool = False,
     bf16: bool = False,
-) -> dict[str, list[TrainResult]]:
-    """``experiments.sweep`` with stacks: same inputs and output (label -> one result per seed).
+) -> dict[str, list[Record]]:
+    """``experiments.sweep`` with stacks: same inputs and output (label -> one record per seed).
 
-    Configs are grouped by ``stack_key`` and each group trains at once. Results are cached one
+    Configs are grouped by ``stack_key`` and each group trains at once. Records are cached one
     file per run, like ``experiments.run``, under a key that also names this engine (and the bf16
-    option), so batched and loop results never stand in for each other.
+    option), so batched and loop records never stand in for each other.
     """
-    from relucourse.experiments import _load_cached, _store, cache_dir, load_data, source_hash
-
     dev = pick_device(device)
     if not isinstance(cfgs, dict):
         cfgs = {c.fingerprint(): c for c in cfgs}
-    probe = probes_factory() if probes_factory else None
-    instrument = instrumentation_from_probe(probe) if probe is not None else None
-    probe_reprs = [repr(probe)] if probe is not None else []
-    folder = cache_dir() if use_cache else None
-    done: dict[tuple[str, int], TrainResult] = {}
-    groups: dict[str, list[tuple[str, int, RunConfig, str]]] = {}
+    folder = cache.cache_dir() if use_cache else None
+    if folder is not None:
+        cache.ensure_writable(folder)
+    done: dict[tuple[str, int], Record] = {}
+    groups: dict[tuple[str, str], list[tuple[str, int, RunConfig, str]]] = {}
+    instruments: dict[str, Instrumentation | None] = {}
     for label, base in cfgs.items():
+        label_probes = probes_for(probes, label)
+        if len(label_probes) > 1:
+            raise ValueError("the batched engine takes at most one probe (LayerStats) per run")
+        instrument = instrumentation_from_probe(label_probes[0]) if label_probes else None
+        instruments[label] = instrument
         for s in seeds:
             cfg = base.replace(**{"train.seed": s})
-            key = fingerprint(cfg, probe_reprs, dev.type, source_hash(), f"engine={ENGINE_NAME}",
-                              f"bf16={bf16 and dev.type == 'cuda'}")
-            path = folder / f"{key}.json" if folder else None
-            if path is not None and (cached := _load_cached(path, key)) is not None:
+            key = cache.cache_key(cfg, label_probes, dev, f"engine={ENGINE_NAME}",
+                                  f"bf16={bf16 and dev.type == 'cuda'}")
+            if folder is not None and (cached := cache.load(folder, key)) is not None:
                 cached.label = f"{label} (seed {s})"
                 done[(label, s)] = cached
             else:
-                groups.setdefault(stack_key(cfg), []).append((label, s, cfg, key))
+                group = (stack_key(cfg), repr(instrument))
+                groups.setdefault(group, []).append((label, s, cfg, key))
     for members in groups.values():
         data = load_data(members[0][2], dev)
         results = train_many([m[2] for m in members], data,
                              labels=[f"{lab} (seed {s})" for lab, s, _, _ in members],
-                             instrument=instrument, compile=compile, bf16=bf16)
+                             instrument=instruments[members[0][0]], compile=compile, bf16=bf16)
         for (label, s, cfg, key), result in zip(members, results, strict=True):
             done[(label, s)] = result
             if folder is not None:
-                _store(folder / f"{key}.json", key, cfg, result)
+                cache.store(folder, key, cfg, result)
     return {label: [done[(label, s)] for s in seeds] for label in cfgs}

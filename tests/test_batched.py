@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 
 import relucourse as rc
-from relucourse import engine, experiments
-from relucourse.instrument import LayerStatsProbe
+from relucourse import experiments
+from relucourse.experiments import batched as engine
+from relucourse.probes import LayerStats
 
 CPU = torch.device("cpu")
 # Tiny on purpose: 40 steps of a 2x16 MLP on 300 digits keeps each case well under a second.
@@ -37,7 +36,7 @@ def data() -> rc.data.Dataset:
     return experiments.load_data(BASE, CPU)
 
 
-def assert_same_run(got: rc.train.TrainResult, want: rc.train.TrainResult) -> None:
+def assert_same_run(got: rc.train.Record, want: rc.train.Record) -> None:
     assert got.steps == want.steps
     # Only the matmuls' summation order differs: curves agree to float32 rounding.
     for field in ("train_loss", "test_loss", "test_acc"):
@@ -85,38 +84,39 @@ def test_layer_stats_match_probe_and_grad_norms(data) -> None:
     inst = engine.Instrumentation(every=20, n_probe=128, per_unit_dead=True, grad_norms=True)
     results = engine.train_many(cfgs, data, instrument=inst)
     for got, cfg in zip(results, cfgs, strict=True):
-        want = experiments.run(cfg, probes=[LayerStatsProbe(every=20, n_probe=128, per_unit_dead=True)],
+        want = experiments.run(cfg, probes=[LayerStats(every=20, n_probe=128, per_unit_dead=True)],
                                use_cache=False)
-        rows, ref = got.extras["layer_stats"], want.extras["layer_stats"]
-        assert [(r["step"], r["layer"]) for r in rows] == [(r["step"], r["layer"]) for r in ref]
-        assert [(r["step"], r["layer"]) for r in rows][:2] == [(0, "blocks.0.act"), (0, "blocks.1.act")]
+        rows, ref = got.layer_stats, want.layer_stats
+        assert [(r.step, r.layer) for r in rows] == [(r.step, r.layer) for r in ref]
+        assert [(r.step, r.layer) for r in rows][:2] == [(0, "blocks.0.act"), (0, "blocks.1.act")]
         for a, b in zip(rows, ref, strict=True):
             for k in ("mean", "std", "zero_frac", "second_moment", "dead_frac"):
-                assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
-        norms = got.extras["grad_norms"]
-        assert {(r["step"], r["layer"]) for r in norms} == {
+                assert getattr(a, k) == pytest.approx(getattr(b, k), rel=1e-4, abs=1e-5), k
+        norms = got.grad_norms
+        assert {(r.step, r.layer) for r in norms} == {
             (s, n) for s in (20, 40) for n in ("blocks.0.linear", "blocks.1.linear", "head")}
-        assert all(r["grad_norm"] > 0 for r in norms)
-        assert got.extras["engine"]["models"] == 2
+        assert all(r.grad_norm > 0 for r in norms)
+        assert got.engine is not None and got.engine.models == 2
+        assert got.activation == want.activation == "relu"
 
 
 def test_sweep_batched_matches_loop_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     cfgs = {"relu": BASE, "relu xavier": BASE.replace(**{"model.init": "xavier_normal"}),
             "tanh": BASE.replace(**{"model.activation": "tanh"})}
-    probe = functools.partial(LayerStatsProbe, every=20, n_probe=64)
+    probe = [LayerStats(every=20, n_probe=64)]
     calls: list[int] = []
     real = engine.train_many
     monkeypatch.setattr(engine, "train_many", lambda c, *a, **k: calls.append(len(c)) or real(c, *a, **k))
-    batched = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe, engine="batched")
+    batched = experiments.sweep(cfgs, seeds=(0, 1), probes=probe, engine="batched")
     # relu and "relu xavier" share a stack (init may differ); tanh is its own stack.
     assert sorted(calls) == [2, 4]
-    loop = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe)
+    loop = experiments.sweep(cfgs, seeds=(0, 1), probes=probe)
     assert list(batched) == list(loop) == list(cfgs)
     for label in cfgs:
         for got, want in zip(batched[label], loop[label], strict=True):
             assert got.label == want.label
             assert_same_run(got, want)
-    again = experiments.sweep(cfgs, seeds=(0, 1), probes_factory=probe, engine="batched")
+    again = experiments.sweep(cfgs, seeds=(0, 1), probes=probe, engine="batched")
     assert sorted(calls) == [2, 4]  # second sweep: every result from the cache
     assert again["tanh"][1].to_dict() == batched["tanh"][1].to_dict()
 
@@ -130,8 +130,8 @@ def test_unsupported_configs_raise(data) -> None:
         engine.train_many([BASE, BASE.replace(**{"model.width": 8})], data)
     with pytest.raises(ValueError, match="train config"):
         engine.train_many([BASE, BASE.replace(**{"train.lr": 0.01})], data)
-    with pytest.raises(ValueError, match="LayerStatsProbe"):
-        experiments.sweep([BASE], seeds=(0,), probes_factory=lambda: LayerStatsProbe(target="linear"),
+    with pytest.raises(ValueError, match="LayerStats"):
+        experiments.sweep([BASE], seeds=(0,), probes=[LayerStats(target="linear")],
                           engine="batched")
     with pytest.raises(ValueError, match="unknown engine"):
         experiments.sweep([BASE], seeds=(0,), engine="vmap")
@@ -144,7 +144,7 @@ def test_cuda_options_fall_back_on_cpu(data, capsys: pytest.CaptureFixture[str])
     assert "compile=True is only used on CUDA" in out and "bf16=True is only used on CUDA" in out
     plain = engine.train_many(cfgs, data)[0]
     assert fast.test_loss == plain.test_loss
-    assert fast.extras["engine"]["compile"] is False and fast.extras["engine"]["bf16"] is False
+    assert fast.engine is not None and fast.engine.compile is False and fast.engine.bf16 is False
 
 
 @pytest.mark.gpu

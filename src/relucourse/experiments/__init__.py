@@ -1,0 +1,14 @@
+"""Experiments: the one path that seeds, builds and trains (``fit``), its cache, the batched engine.
+
+``from relucourse.experiments import fit, run, sweep`` (also ``rc.fit``, ``rc.run``, ``rc.sweep``).
+Modules: ``runner`` (fit / run), ``sweeps`` (sweep / vary), ``cache`` (the on-disk result cache),
+``batched`` (many same-shaped MLPs trained at once, the same records as the loop).
+"""
+
+from __future__ import annotations
+
+from relucourse.experiments.cache import cache_dir, source_hash
+from relucourse.experiments.runner import fit, init_model, load_data, run
+from relucourse.experiments.sweeps import sweep, vary
+
+__all__ = ["cache_dir", "fit", "init_model", "load_data", "run", "source_hash", "sweep", "vary"]
