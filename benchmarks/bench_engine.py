@@ -16,7 +16,8 @@ import torch
 from common import banner, parser
 
 import relucourse as rc
-from relucourse.experiments import batched as engine, experiments
+from relucourse import experiments
+from relucourse.experiments import batched as engine
 from relucourse.timing import measure
 
 
@@ -29,13 +30,9 @@ def sweep_configs(n: int, steps: int) -> list[rc.RunConfig]:
     return [base.replace(**{"model.init": inits[i % 4], "train.seed": i}) for i in range(n)]
 
 
-def run_loop(cfgs: list[rc.RunConfig], data: rc.data.Dataset) -> list[rc.train.TrainResult]:
-    out = []
-    for cfg in cfgs:
-        rc.seed_everything(cfg.train.seed)
-        model = rc.models.build_model(cfg.model, data.n_features, data.num_classes)
-        out.append(rc.train.train(model, data, cfg.train, progress=False))
-    return out
+def run_loop(cfgs: list[rc.RunConfig], data: rc.data.Dataset) -> list[rc.records.Record]:
+    """The one-model path, one config after another (``rc.fit``, uncached)."""
+    return [rc.fit(cfg, data=data, progress=False)[1] for cfg in cfgs]
 
 
 def timed(fn, device: torch.device):
