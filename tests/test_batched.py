@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -22,6 +24,13 @@ OPTIMIZERS = {
     "sgd_momentum": {"train.optimizer": "sgd", "train.lr": 0.05, "train.momentum": 0.9,
                      "train.weight_decay": 1e-3},
     "adam": {"train.optimizer": "adam", "train.lr": 1e-2},
+    "adam_betas_cosine": {"train.optimizer": "adam", "train.lr": 1e-2, "train.betas": (0.8, 0.99),
+                          "train.schedule": "cosine"},
+    "nesterov_step_clip": {"train.optimizer": "sgd", "train.lr": 0.1, "train.momentum": 0.9,
+                           "train.nesterov": True, "train.schedule": "step",
+                           "train.step_size": 15, "train.gamma": 0.5, "train.clip_norm": 0.5},
+    "rmsprop": {"train.optimizer": "rmsprop", "train.lr": 1e-3, "train.alpha": 0.9,
+                "train.momentum": 0.5},
 }
 
 
@@ -39,9 +48,10 @@ def data() -> rc.data.Dataset:
 def assert_same_run(got: rc.train.Record, want: rc.train.Record) -> None:
     assert got.steps == want.steps
     # Only the matmuls' summation order differs: curves agree to float32 rounding.
-    for field in ("train_loss", "test_loss", "test_acc"):
-        assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-4, abs=1e-5), field
-    assert got.device == want.device
+    for field in ("train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc"):
+        assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-4, abs=1e-5,
+                                                    nan_ok=True), field
+    assert got.device == want.device and got.diverged_at == want.diverged_at
 
 
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
@@ -55,6 +65,31 @@ def test_members_match_single_runs(data, opt: str, activation: str) -> None:
         assert_same_run(got, experiments.run(c, use_cache=False))
     # Different seeds really are different models (not one model copied three times).
     assert results[0].train_loss[0] != results[1].train_loss[0]
+
+
+def test_members_match_single_runs_with_a_validation_split() -> None:
+    cfg = BASE.replace(**{"data.val_fraction": 0.2})
+    split = experiments.load_data(cfg, CPU)
+    cfgs = [cfg.replace(**{"train.seed": s}) for s in (0, 1)]
+    for got, c in zip(engine.train_many(cfgs, split), cfgs, strict=True):
+        want = experiments.run(c, use_cache=False)
+        assert len(got.val_loss) == len(got.steps) == 4
+        assert_same_run(got, want)
+
+
+def test_diverging_member_is_cut_like_the_loop_and_spares_the_others(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = BASE.replace(**{"train.lr": 10.0})  # at this rate seed 2 diverges, seeds 0-1 do not
+    data = experiments.load_data(cfg, CPU)
+    members = [cfg.replace(**{"train.seed": s}) for s in (0, 1, 2)]
+    want = [experiments.run(c, use_cache=False) for c in members]
+    assert [w.diverged for w in want] == [False, False, True], "the test needs a mixed stack"
+    capsys.readouterr()
+    got = engine.train_many(members, data, labels=["x", "y", "z"])
+    assert "z: the training loss is not finite" in capsys.readouterr().out
+    for g, w in zip(got, want, strict=True):
+        assert_same_run(g, w)
+    assert math.isnan(got[2].final_test_acc) and not math.isnan(got[0].final_test_acc)
 
 
 @pytest.mark.parametrize("activation, kwargs", [("prelu", {}), ("sigmoid", {"scale": 4.0}),

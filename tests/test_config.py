@@ -7,6 +7,7 @@ then says what is valid.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_real_ranges(field: str, value: float, rule: str) -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "valid"), [
-    ("train.optimizer", "rmsprop", config.OPTIMIZERS),
+    ("train.optimizer", "lbfgs", config.OPTIMIZERS),
     ("train.optimizer", "SGD", config.OPTIMIZERS),
     ("train.optimizer", None, config.OPTIMIZERS),
     ("model.arch", "rnn", ("mlp", "cnn")),
@@ -122,7 +123,7 @@ def test_choices_list_every_valid_name(field: str, value: object, valid: tuple[s
 
 
 def test_optimizers_are_the_ones_the_trainer_builds() -> None:
-    assert config.OPTIMIZERS == ("sgd", "adam")
+    assert config.OPTIMIZERS == ("sgd", "adam", "rmsprop")
     from relucourse.models import MLP
     from relucourse.train import make_optimizer
 
@@ -131,8 +132,8 @@ def test_optimizers_are_the_ones_the_trainer_builds() -> None:
 
 
 @pytest.mark.parametrize(("others", "value", "pieces"), [
-    ({"optimizer": "adam"}, 0.9, ("SGD setting", "'adam'")),  # Adam would ignore it silently
-    ({"optimizer": "adam"}, 0.5, ("SGD setting",)),
+    ({"optimizer": "adam"}, 0.9, ("SGD/RMSprop setting", "'adam'")),  # Adam would ignore it
+    ({"optimizer": "adam"}, 0.5, ("SGD/RMSprop setting",)),
 ])
 def test_momentum_only_with_sgd(others: dict, value: float, pieces: tuple[str, ...]) -> None:
     refused("train.momentum", value, *pieces, **others)
@@ -237,3 +238,46 @@ def test_fingerprints_of_valid_configs_are_unchanged() -> None:
     assert cfg.replace(**{"train.seed": 7}) == cfg
     assert cfg.replace(**{"train.seed": 8}).fingerprint() != cfg.fingerprint()
     assert config.to_jsonable(cfg)["train"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize(("field", "value", "others", "pieces"), [
+    ("train.nesterov", True, {}, ("needs optimizer='sgd' and momentum > 0",)),
+    ("train.nesterov", True, {"optimizer": "adam"}, ("needs optimizer='sgd'",)),
+    ("train.nesterov", 1, {"momentum": 0.9}, ("True or False",)),
+    ("train.betas", (0.9,), {"optimizer": "adam"}, ("two numbers in [0, 1)",)),
+    ("train.betas", (0.9, 1.0), {"optimizer": "adam"}, ("two numbers in [0, 1)",)),
+    ("train.betas", (0.5, 0.9), {}, ("an Adam setting",)),
+    ("train.alpha", 1.0, {"optimizer": "rmsprop"}, ("< 1",)),
+    ("train.alpha", 0.9, {}, ("an RMSprop setting",)),
+    ("train.schedule", "linear", {}, ("constant, cosine, step",)),
+    ("train.step_size", None, {"schedule": "step"}, ("needs a step_size",)),
+    ("train.step_size", 0, {"schedule": "step"}, ("int >= 1",)),
+    ("train.step_size", 10, {}, ("only used with schedule='step'",)),
+    ("train.gamma", 0.0, {"schedule": "step", "step_size": 5}, ("> 0",)),
+    ("train.clip_norm", 0.0, {}, ("> 0",)),
+    ("train.clip_norm", float("nan"), {}, ("finite",)),
+    ("data.val_fraction", 0.5, {}, ("< 0.5",)),
+    ("data.val_fraction", -0.1, {}, (">= 0",)),
+])
+def test_optimiser_schedule_clip_and_split_rules(field: str, value: object, others: dict,
+                                                 pieces: tuple[str, ...]) -> None:
+    refused(field, value, *pieces, **others)
+
+
+def test_fields_added_later_keep_old_fingerprints_at_their_default() -> None:
+    plain = TrainConfig()
+    assert "nesterov" not in json.dumps(config.to_jsonable(plain))
+    assert config.fingerprint(plain) == config.fingerprint(TrainConfig(schedule="constant"))
+    assert config.fingerprint(plain) != config.fingerprint(TrainConfig(clip_norm=1.0))
+    assert config.fingerprint(config.DataConfig()) != config.fingerprint(
+        config.DataConfig(val_fraction=0.1))
+
+
+def test_batchnorm_mlp_needs_two_samples_per_batch() -> None:
+    bn = config.ModelConfig(batchnorm=True)
+    with pytest.raises(ValueError, match=r"train.batch_size=1 is invalid: BatchNorm"):
+        config.RunConfig(model=bn, train=TrainConfig(batch_size=1))
+    with pytest.raises(ValueError, match=r"data.n_train=1 is invalid: BatchNorm"):
+        config.RunConfig(data=config.DataConfig(n_train=1), model=bn)
+    config.RunConfig(model=config.ModelConfig(arch="cnn", batchnorm=True),
+                     train=TrainConfig(batch_size=1))  # conv BatchNorm also averages positions

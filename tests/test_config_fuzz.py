@@ -127,9 +127,14 @@ def bad_fields(v: dict[str, Any]) -> set[str]:
         "train.seed": is_int(v["train.seed"]) and 0 <= v["train.seed"] < 2**32,
     }
     bad = {name for name, good in ok.items() if not good}
-    if ok["train.optimizer"] and ok["train.momentum"] and v["train.optimizer"] != "sgd" \
+    if ok["train.optimizer"] and ok["train.momentum"] and v["train.optimizer"] == "adam" \
             and v["train.momentum"] != 0:
         bad.add("train.momentum")  # cross-field: Adam has no momentum setting
+    if not bad and v["model.batchnorm"] and v["model.arch"] == "mlp":
+        if v["train.batch_size"] < 2:  # cross-section: BatchNorm needs two samples per batch
+            bad.add("train.batch_size")
+        if v["data.n_train"] is not None and v["data.n_train"] < 2:
+            bad.add("data.n_train")
     return bad
 
 

@@ -333,3 +333,26 @@ def test_load_dataset_offline_names() -> None:
     ds = data.load_dataset("digits", n_train=100, seed=0)
     assert ds.x_train.shape == (100, 64)
     assert data.load_dataset("mnist1d").x_train.shape == (4000, 40)
+
+
+def test_validation_split_is_disjoint_seeded_and_fixed_under_subsets() -> None:
+    full = data.load_dataset("digits")
+    a = data.load_dataset("digits", val_fraction=0.2, seed=3)
+    b = data.load_dataset("digits", val_fraction=0.2, seed=3)
+    c = data.load_dataset("digits", val_fraction=0.2, seed=4)
+    assert a.has_val and len(a.y_val) == round(0.2 * len(full.y_train))
+    assert len(a.y_train) + len(a.y_val) == len(full.y_train)
+    assert torch.equal(a.x_val, b.x_val) and not torch.equal(a.x_val, c.x_val)
+    rows = lambda x: {tuple(r.tolist()) for r in x}  # noqa: E731
+    assert not rows(a.x_val) & rows(a.x_train)  # disjoint
+    assert rows(a.x_val) | rows(a.x_train) == rows(full.x_train)
+    small = data.load_dataset("digits", val_fraction=0.2, seed=3, n_train=100)
+    assert torch.equal(small.x_val, a.x_val) and len(small.y_train) == 100
+    assert torch.equal(a.x_test, full.x_test)  # the test split is never touched
+    assert not full.has_val and "val=" in repr(a)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, "0.2", True])
+def test_validation_fraction_must_be_in_the_open_unit_interval(fraction: object) -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        data.load_dataset("digits").split_validation(fraction)  # type: ignore[arg-type]

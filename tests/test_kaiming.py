@@ -152,7 +152,7 @@ def test_check_kaiming_init_accepts_correct_and_torch_versions(capsys) -> None:
         nn.init.zeros_(layer.bias)
 
     checks.check_kaiming_init(torch_version)
-    assert "✓" in capsys.readouterr().out
+    assert "[ok]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("fn", "message"), [(_swapped_fans, "swapped"), (_lecun, "factor 2"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -116,8 +117,77 @@ def test_regularizer_term_changes_the_gradient(tiny_dataset: Dataset) -> None:
 
 
 def test_unknown_optimizer_lists_valid() -> None:
-    with pytest.raises(ValueError, match="'rmsprop'.*sgd, adam"):
-        make_optimizer(MLP(2, 2, width=2, depth=1), rc.TrainConfig(optimizer="rmsprop"))
+    with pytest.raises(ValueError, match="'lbfgs'.*sgd, adam, rmsprop"):
+        rc.TrainConfig(optimizer="lbfgs")
+
+
+def test_optimizer_options_reach_torch() -> None:
+    model = MLP(2, 2, width=2, depth=1)
+    sgd = make_optimizer(model, rc.TrainConfig(lr=0.1, momentum=0.9, nesterov=True))
+    assert sgd.defaults["nesterov"] is True and sgd.defaults["momentum"] == 0.9
+    adam = make_optimizer(model, rc.TrainConfig(optimizer="adam", lr=1e-3, betas=(0.8, 0.99)))
+    assert adam.defaults["betas"] == (0.8, 0.99)
+    rms = make_optimizer(model, rc.TrainConfig(optimizer="rmsprop", lr=1e-3, alpha=0.9,
+                                               momentum=0.5))
+    assert isinstance(rms, torch.optim.RMSprop)
+    assert rms.defaults["alpha"] == 0.9 and rms.defaults["momentum"] == 0.5
+
+
+@pytest.mark.parametrize(("schedule", "extra", "last_lr"), [
+    ("constant", {}, 0.1), ("cosine", {}, 0.0), ("step", {"step_size": 4, "gamma": 0.5}, 0.025)])
+def test_schedules_follow_their_formula(tiny_dataset: Dataset, schedule: str, extra: dict,
+                                        last_lr: float) -> None:
+    seen: list[float] = []
+
+    class LR(Callback):
+        def on_step_end(self, state: TrainState) -> None:
+            seen.append(state.optimizer.param_groups[0]["lr"])
+
+    cfg = rc.TrainConfig(lr=0.1, steps=8, eval_every=4, batch_size=16, schedule=schedule, **extra)
+    train(MLP(8, 3, width=8, depth=1), tiny_dataset, cfg, callbacks=[LR()], progress=False)
+    assert seen[-1] == pytest.approx(last_lr, abs=1e-12)
+    if schedule == "step":
+        assert seen[:4] == pytest.approx([0.1, 0.1, 0.1, 0.05])  # lr after each step
+
+
+def test_clip_norm_bounds_the_update(tiny_dataset: Dataset) -> None:
+    norms: list[float] = []
+
+    class GradNorm(Callback):
+        def on_step_end(self, state: TrainState) -> None:
+            grads = [p.grad.norm() for p in state.model.parameters() if p.grad is not None]
+            norms.append(torch.linalg.vector_norm(torch.stack(grads)).item())
+
+    rc.seed_everything(0)
+    model = MLP(8, 3, width=16, depth=2, init="normal", init_kwargs={"std": 3.0})
+    cfg = rc.TrainConfig(lr=1e-3, steps=6, eval_every=3, batch_size=16, clip_norm=0.5)
+    train(model, tiny_dataset, cfg, callbacks=[GradNorm()], progress=False)
+    assert max(norms) <= 0.5 + 1e-5
+
+
+def test_divergence_is_detected_recorded_and_never_summarised(
+        tiny_dataset: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
+    rc.seed_everything(0)
+    model = MLP(8, 3, width=16, depth=2)
+    cfg = rc.TrainConfig(lr=1e6, steps=40, eval_every=5, batch_size=16)
+    res = train(model, tiny_dataset, cfg, label="huge lr", progress=False)
+    assert res.diverged and res.diverged_at == res.steps[-1] < 40
+    assert "huge lr" in capsys.readouterr().out
+    assert math.isnan(res.final_test_acc) and math.isnan(res.final("test_loss"))
+    summary = rc.records.group_summary({"x": [res]}, target_loss=0.1)["x"]
+    assert summary["diverged"] == 1 and math.isnan(summary["test_acc"][0])
+
+
+def test_train_accuracy_and_validation_metrics(tiny_dataset: Dataset) -> None:
+    split = tiny_dataset.split_validation(0.25, seed=0)
+    rc.seed_everything(0)
+    res = train(MLP(8, 3, width=16, depth=2), split, rc.TrainConfig(steps=20, eval_every=10,
+                                                                    batch_size=16), progress=False)
+    assert len(res.train_acc) == len(res.val_loss) == len(res.val_acc) == 2
+    assert all(0.0 <= a <= 1.0 for a in res.train_acc + res.val_acc)
+    plain = train(MLP(8, 3, width=16, depth=2), tiny_dataset,
+                  rc.TrainConfig(steps=20, eval_every=10, batch_size=16), progress=False)
+    assert plain.val_loss == [] and len(plain.train_acc) == 2
 
 
 def test_optimizer_settings() -> None:

@@ -26,16 +26,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "by_mode", "fit", "pick_device", "run",
-    "seed_everything", "setup", "sweep",
+    "seed_everything", "setup", "sweep", "tune",
 ]
 
 _LAZY_NAMES = {"setup": ("relucourse.session", "setup"), "fit": ("relucourse.experiments", "fit"),
-               "run": ("relucourse.experiments", "run"), "sweep": ("relucourse.experiments", "sweep")}
+               "run": ("relucourse.experiments", "run"), "sweep": ("relucourse.experiments", "sweep"),
+               "tune": ("relucourse.experiments", "tune")}
 _submodule = submodule_getattr(__name__, globals())
 
 
 def __getattr__(name: str) -> object:
-    """``rc.setup`` / ``rc.fit`` / ``rc.run`` / ``rc.sweep``, and submodules, on first access."""
+    """``rc.setup`` / ``rc.fit`` / ``rc.run`` / ``rc.sweep`` / ``rc.tune``, and submodules."""
     if name in _LAZY_NAMES:
         import importlib
 

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The optimisers ``train.make_optimizer`` builds; extend both together.
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
+# Learning-rate schedules ``train.make_scheduler`` builds.
+SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
+# Fields added after the first release carry this metadata: at their default they are left out of
+# the fingerprint, so configs that do not use them keep their old fingerprints (and cache hits).
+ADDED = {"omit_default": True}
 # Seeds feed random.seed, np.random.seed (mod 2**32) and torch.manual_seed: in [0, 2**32) every
 # seed is a distinct stream in all three (negative or larger seeds alias other seeds).
 SEED_LIMIT = 2**32
@@ -89,6 +94,8 @@ class DataConfig:
     name: str = "mnist1d"
     n_train: int | None = None
     seed: int = 0  # data seed (which samples/subset), kept apart from the model seed
+    # Held out of the training split for choosing hyper-parameters (experiments.tune).
+    val_fraction: float = field(default=0.0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         from relucourse.data import DATASETS
@@ -97,6 +104,7 @@ class DataConfig:
         if self.n_train is not None:  # the upper bound depends on the dataset: checked at load
             _check_int("data.n_train", self.n_train, 1)
         _check_int("data.seed", self.seed, 0, SEED_LIMIT)
+        _check_real("data.val_fraction", self.val_fraction, 0.0, hi=0.5)
 
 
 def _check_activation_kwargs(activation: str, kwargs: dict[str, Any]) -> None:
@@ -169,6 +177,13 @@ class TrainConfig:
     steps: int = 1000
     eval_every: int = 50
     seed: int = 0
+    nesterov: bool = field(default=False, metadata=ADDED)  # SGD with momentum only
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=ADDED)  # Adam
+    alpha: float = field(default=0.99, metadata=ADDED)  # RMSprop's squared-gradient decay
+    schedule: str = field(default="constant", metadata=ADDED)  # or cosine (to 0), step
+    step_size: int | None = field(default=None, metadata=ADDED)  # schedule="step": every k steps
+    gamma: float = field(default=0.1, metadata=ADDED)  # schedule="step": lr *= gamma
+    clip_norm: float | None = field(default=None, metadata=ADDED)  # clip the gradient's norm
 
     def __post_init__(self) -> None:
         _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
@@ -180,9 +195,33 @@ class TrainConfig:
         _check_int("train.steps", self.steps, 1)
         _check_int("train.eval_every", self.eval_every, 1)
         _check_int("train.seed", self.seed, 0, SEED_LIMIT)
-        if self.optimizer != "sgd" and self.momentum != 0:  # Adam would silently ignore it
+        if self.optimizer == "adam" and self.momentum != 0:  # Adam would silently ignore it
             raise _refuse("train.momentum", self.momentum,
-                          f"momentum is an SGD setting; use 0.0 with optimizer {self.optimizer!r}")
+                          "momentum is an SGD/RMSprop setting; use 0.0 with optimizer 'adam' "
+                          "(its betas play that role)")
+        if not isinstance(self.nesterov, bool):
+            raise _refuse("train.nesterov", self.nesterov, "must be True or False")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise _refuse("train.nesterov", self.nesterov,
+                          "Nesterov momentum needs optimizer='sgd' and momentum > 0")
+        if (not isinstance(self.betas, tuple | list) or len(self.betas) != 2
+                or not all(_is_real(b) and 0.0 <= b < 1.0 for b in self.betas)):
+            raise _refuse("train.betas", self.betas, "must be two numbers in [0, 1)")
+        if self.optimizer != "adam" and tuple(self.betas) != (0.9, 0.999):
+            raise _refuse("train.betas", self.betas, "betas are an Adam setting")
+        _check_real("train.alpha", self.alpha, 0.0, hi=1.0)
+        if self.optimizer != "rmsprop" and self.alpha != 0.99:
+            raise _refuse("train.alpha", self.alpha, "alpha is an RMSprop setting")
+        _check_choice("train.schedule", self.schedule, SCHEDULES)
+        if self.schedule == "step":
+            if self.step_size is None:
+                raise _refuse("train.step_size", None, "schedule='step' needs a step_size >= 1")
+            _check_int("train.step_size", self.step_size, 1)
+        elif self.step_size is not None:
+            raise _refuse("train.step_size", self.step_size, "only used with schedule='step'")
+        _check_real("train.gamma", self.gamma, 0.0, lo_open=True, hi=1.0 + 1e-12)
+        if self.clip_norm is not None:
+            _check_real("train.clip_norm", self.clip_norm, 0.0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -196,6 +235,13 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, cls):
                 raise _refuse(name, value, f"must be a {cls.__name__}")
+        if self.model.batchnorm and self.model.arch == "mlp":
+            # BatchNorm1d normalises over the batch: one sample per batch has no variance.
+            rule = "BatchNorm in an MLP needs at least 2 samples per batch"
+            if self.train.batch_size < 2:
+                raise _refuse("train.batch_size", self.train.batch_size, rule)
+            if self.data.n_train is not None and self.data.n_train < 2:
+                raise _refuse("data.n_train", self.data.n_train, rule)
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -218,11 +264,22 @@ class RunConfig:
         )
 
 
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    """A field added later (``ADDED``) that still has its default is left out of the JSON form."""
+    return bool(f.metadata.get("omit_default")) and value == f.default
+
+
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    """A field added later (``ADDED``) that still has its default is left out of the JSON form."""
+    return bool(f.metadata.get("omit_default")) and value == f.default
+
+
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses/dicts/tuples to plain JSON types, with sorted keys for stability."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {"__type__": type(obj).__name__,
-                **{f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+                **{f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                   if not _omitted(f, getattr(obj, f.name))}}
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in sorted(obj.items())}
     if isinstance(obj, list | tuple):

@@ -33,7 +33,12 @@ INPUT_SHAPES = {"mnist1d": (1, 40), "digits": (1, 8, 8), "cifar10": (3, 32, 32),
 
 @dataclass
 class Dataset:
-    """Train/test tensors on one device. ``x`` is float32, ``y`` int64 class labels."""
+    """Train/validation/test tensors on one device. ``x`` is float32, ``y`` int64 class labels.
+
+    The validation split (``x_val``, ``y_val``; None when there is none) is carved from the
+    training data by ``split_validation``: hyper-parameters are chosen on it, so the test split is
+    only read for final numbers (the fair protocol of ``experiments.tune``).
+    """
 
     name: str
     x_train: torch.Tensor
@@ -41,6 +46,12 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+
+    @property
+    def has_val(self) -> bool:
+        return self.y_val is not None and len(self.y_val) > 0
 
     @property
     def n_features(self) -> int:
@@ -57,8 +68,30 @@ class Dataset:
         return INPUT_SHAPES.get(self.name, tuple(self.x_train.shape[1:]))
 
     def to(self, device: torch.device | str) -> Dataset:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Dataset(self.name, self.x_train.to(device), self.y_train.to(device),
-                       self.x_test.to(device), self.y_test.to(device), self.num_classes)
+                       self.x_test.to(device), self.y_test.to(device), self.num_classes,
+                       move(self.x_val), move(self.y_val))
+
+    def split_validation(self, fraction: float, seed: int = 0) -> Dataset:
+        """Move a seeded ``fraction`` of the training samples to a validation split.
+
+        The permutation comes from a generator seeded with ``seed`` (the data seed), so the same
+        samples are held out for every model seed and every configuration compared.
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not (
+                0.0 < fraction < 1.0):
+            raise ValueError(f"val_fraction={fraction!r} is invalid: must be a number in (0, 1)")
+        if self.has_val:
+            raise ValueError(f"{self.name} already has a validation split")
+        n = len(self.y_train)
+        n_val = max(1, round(fraction * n))
+        if n_val >= n:
+            raise ValueError(f"val_fraction={fraction} leaves no training samples out of {n}")
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        val, train = idx[:n_val], idx[n_val:]
+        return Dataset(self.name, self.x_train[train], self.y_train[train], self.x_test,
+                       self.y_test, self.num_classes, self.x_train[val], self.y_train[val])
 
     def subset(self, n_train: int, seed: int = 0) -> Dataset:
         """The first ``n_train`` training samples of a seeded permutation."""
@@ -66,7 +99,7 @@ class Dataset:
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.y_train), generator=g)[:n_train].to(self.device)
         return Dataset(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test,
-                       self.num_classes)
+                       self.num_classes, self.x_val, self.y_val)
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """Endless stream of index tensors: a fresh shuffle per epoch, drawn from ``generator``.
@@ -89,7 +122,8 @@ class Dataset:
                 yield perm[start : start + batch_size]
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, "
+        val = f"val={tuple(self.x_val.shape)}, " if self.x_val is not None else ""
+        return (f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, {val}"
                 f"test={tuple(self.x_test.shape)}, classes={self.num_classes}, "
                 f"device={self.device.type})")
 
@@ -295,8 +329,15 @@ def load_fashionmnist(root: str | Path, device: torch.device | str = "cpu",
 
 
 def load_dataset(name: str, device: torch.device | str = "cpu", root: str | Path | None = None,
-                 download: bool = False, n_train: int | None = None, seed: int = 0) -> Dataset:
-    """Load any course dataset by name; ``n_train`` keeps a seeded subset of the training split."""
+                 download: bool = False, n_train: int | None = None, seed: int = 0,
+                 val_fraction: float = 0.0) -> Dataset:
+    """Load any course dataset by name.
+
+    ``val_fraction`` > 0 first holds out that seeded fraction of the training split for
+    validation (the same samples whatever ``n_train`` is); ``n_train`` then keeps a seeded subset
+    of what remains for training. Features were standardised with statistics of the whole
+    training split, validation included: a mild, common shortcut that leaks no labels.
+    """
     if n_train is not None:  # fail before loading; the upper bound is checked by ``subset``
         _check_n_train(n_train)
     if name == "mnist1d":
@@ -310,4 +351,6 @@ def load_dataset(name: str, device: torch.device | str = "cpu", root: str | Path
         ds = loader(root, device=device, download=download)
     else:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    if val_fraction:
+        ds = ds.split_validation(val_fraction, seed)
     return ds.subset(n_train, seed) if n_train is not None else ds

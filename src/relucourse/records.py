@@ -108,14 +108,21 @@ class LayerSeries:
 class Record:
     """One training run: curves, timing, device, and whatever its probes measured.
 
-    ``steps`` are the evaluation steps; ``train_loss`` is the mean minibatch loss over the
-    ``eval_every`` steps before each of them.
+    ``steps`` are the evaluation steps; ``train_loss`` / ``train_acc`` are the mean minibatch
+    loss and accuracy over the ``eval_every`` steps before each of them; ``val_*`` are empty when
+    the data had no validation split. A run whose loss stopped being finite has ``diverged_at``
+    set, and every summary below (final metrics, dead fractions) then reads NaN: a diverged run
+    is never summarised as "accuracy 0.10" or "0% dead".
     """
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    diverged_at: int | None = None
     wall_time_s: float = 0.0
     device: str = "cpu"
     label: str = ""
@@ -129,15 +136,27 @@ class Record:
     # --- curves -------------------------------------------------------------------------------
 
     @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    def final(self, metric: str) -> float:
+        """The last value of a curve (``test_acc``, ``val_loss``...); NaN if empty or diverged."""
+        if metric not in _CURVES:
+            raise ValueError(f"metric must be one of {', '.join(_CURVES)}, not {metric!r}")
+        values = getattr(self, metric)
+        return values[-1] if values and not self.diverged else float("nan")
+
+    @property
     def final_test_acc(self) -> float:
-        return self.test_acc[-1] if self.test_acc else float("nan")
+        return self.final("test_acc")
 
     @property
     def final_train_loss(self) -> float:
-        return self.train_loss[-1] if self.train_loss else float("nan")
+        return self.final("train_loss")
 
     def steps_to(self, target: float, metric: str = "train_loss") -> int | None:
-        """First evaluation step at which ``metric`` (a loss) is <= ``target``; None if never.
+        """First evaluation step at which ``metric`` (a loss) is <= ``target``; None if never
+        (a diverged run's finite values before it diverged still count).
 
         The training loss is averaged over the ``eval_every`` steps before each evaluation, so the
         answer is a multiple of ``eval_every``: read it as "within that many steps"."""
@@ -188,6 +207,8 @@ class Record:
         """Fraction of *all* hidden units that are ``key`` ("dead"/"negative") at check ``index``,
         or the mean exact-zero fraction over layers for ``key="zero_frac"``."""
         _check_key(key)
+        if self.diverged:
+            return float("nan")
         at = [checks[index] for checks in self._checks().values()]
         if key == "zero_frac":
             return sum(c.zero_frac for c in at) / len(at)
@@ -219,8 +240,10 @@ class Record:
         ``near_zero_frac``)."""
         if key not in ("zero_frac", "near_zero_frac"):
             raise ValueError(f"key must be 'zero_frac' or 'near_zero_frac', not {key!r}")
-        if not self.zeros:
+        if not self.zeros and not self.diverged:
             raise ValueError("this record has no zero fractions; train it with probes.ZeroFractions()")
+        if self.diverged:
+            return float("nan")
         return sum(getattr(z, key) for z in self.zeros) / len(self.zeros)
 
     # --- JSON ---------------------------------------------------------------------------------
@@ -238,9 +261,16 @@ def group_summary(groups: dict[str, list[Record]], target_loss: float) -> dict[s
     """Per label (one list of seeds): mean and std of final test accuracy, final training loss,
     steps to ``target_loss`` (``reached`` counts the seeds that got there; unreached seeds count
     as the run length, so the mean is a lower bound), and the exact/near-zero fractions when the
-    runs carry a ``probes.ZeroFractions``."""
+    runs carry a ``probes.ZeroFractions``. Diverged runs are left out of every mean and counted
+    in ``diverged``; a label whose seeds all diverged gets NaN."""
     out: dict[str, dict[str, Any]] = {}
-    for label, results in groups.items():
+    for label, everything in groups.items():
+        results = [r for r in everything if not r.diverged]
+        if not results:
+            nan = (float("nan"), float("nan"))
+            out[label] = {"test_acc": nan, "train_loss": nan, "steps_to_target": nan,
+                          "reached": 0, "seeds": len(everything), "diverged": len(everything)}
+            continue
         raw = [r.steps_to(target_loss) for r in results]
         steps = [s if s is not None else r.steps[-1] for s, r in zip(raw, results, strict=True)]
         row: dict[str, Any] = {
@@ -248,7 +278,8 @@ def group_summary(groups: dict[str, list[Record]], target_loss: float) -> dict[s
             "train_loss": mean_std([r.final_train_loss for r in results]),
             "steps_to_target": mean_std(steps),
             "reached": sum(s is not None for s in raw),
-            "seeds": len(results),
+            "seeds": len(everything),
+            "diverged": len(everything) - len(results),
         }
         if all(r.zeros for r in results):
             row["zero_frac"] = mean_std([r.zero_fraction("zero_frac") for r in results])
@@ -283,6 +314,7 @@ def layer_means(records: list[Record], index: int) -> list[list[float]]:
 
 
 _UNIT_KEYS = ("zero_frac", "dead", "negative")
+_CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
 def _check_key(key: str) -> None:

@@ -18,10 +18,14 @@ What makes a member identical (within float tolerance) to ``experiments.run`` of
   generator seeded with its ``train.seed``, the very calls ``Dataset.batches`` makes;
 * **loss**: the objective is sum_m L_m, and since dL/dtheta_m only involves L_m, each member gets
   exactly its own gradient;
-* **optimiser**: ``train.make_optimizer`` over the stacked tensors. SGD (with momentum and weight
-  decay) and Adam are elementwise, so one optimiser over stacked tensors keeps per-model state
-  and gives every member its own update. Members must therefore share the ``TrainConfig`` (all
-  but ``seed``).
+* **optimiser**: ``train.make_optimizer`` over the stacked tensors. SGD (momentum, Nesterov,
+  weight decay), Adam and RMSprop are elementwise, so one optimiser over stacked tensors keeps
+  per-model state and gives every member its own update; the schedule scales every member's
+  learning rate alike, and ``clip_norm`` clips each member by its own gradient norm. Members
+  must therefore share the ``TrainConfig`` (all but ``seed``);
+* **divergence**: a member whose training loss is not finite at an evaluation is cut there and
+  marked ``diverged_at``, exactly where the loop stops it (the others are unaffected: no
+  member's loss depends on another's parameters).
 
 Only the matmuls' summation order differs from the one-model path, hence "within float tolerance".
 
@@ -39,6 +43,7 @@ Not supported (a clear ``ValueError`` says so): CNNs, BatchNorm, probes other th
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,13 +60,14 @@ from relucourse.experiments import cache
 from relucourse.experiments.runner import ProbeSpec, init_model, load_data, probes_for
 from relucourse.records import EngineInfo, GradNorm, LayerStat, Record
 from relucourse.runtime import pick_device, show_progress
-from relucourse.train import Callback, make_optimizer
+from relucourse.train import Callback, make_optimizer, make_scheduler, note_divergence
 
 ENGINE_NAME = "batched"
 # Fields that may differ between members of one stack (they only change the initial values).
 PER_MEMBER_MODEL_FIELDS = ("init", "init_kwargs", "bias_init")
 SUPPORTED = ("arch='mlp' without batchnorm, any registered activation (prelu included), any init "
-             "scheme and bias_init, optimizers sgd (with momentum / weight decay) and adam")
+             "scheme and bias_init, optimizers sgd (momentum, Nesterov, weight decay), adam and "
+             "rmsprop, any schedule and clip_norm")
 
 
 def _note(message: str) -> None:
@@ -165,12 +171,24 @@ class StackedMLP:
         return self._linear(self.hidden(x)[-1], "head")
 
 
-def _member_losses(model: StackedMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-member mean cross-entropy, shape (M,)."""
+def _member_losses(model: StackedMLP, x: torch.Tensor,
+                   y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean cross-entropy and number of correct predictions, each of shape (M,)."""
     logits = model(x)
     m, b, c = logits.shape
-    return F.cross_entropy(logits.reshape(m * b, c).float(), y.reshape(m * b),
-                           reduction="none").view(m, b).mean(1)
+    losses = F.cross_entropy(logits.reshape(m * b, c).float(), y.reshape(m * b),
+                             reduction="none").view(m, b).mean(1)
+    return losses, (logits.detach().argmax(-1) == y).sum(1)
+
+
+def _clip_members_(params: Sequence[torch.Tensor], max_norm: float) -> None:
+    """``clip_grad_norm_`` for each member on its own: member m's gradient norm is taken over
+    its slices of every stacked parameter, as the loop takes it over one model's parameters."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()  # (M,)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
 
 
 @torch.no_grad()
@@ -259,19 +277,22 @@ def train_many(
     compile, bf16 = _resolve_options(device, compile, bf16)
     x_train, y_train = data.x_train.flatten(1), data.y_train
     x_test, y_test = data.x_test.flatten(1), data.y_test
+    x_val = data.x_val.flatten(1) if data.has_val else None  # type: ignore[union-attr]
     params = build_members(cfgs, x_train.shape[1], data.num_classes, device)
     model = StackedMLP(params, mcfg.depth, mcfg.activation, mcfg.activation_kwargs)
     holder = nn.Module()
     holder.stacked = nn.ParameterList([nn.Parameter(p) for p in params.values()])
     model.params = dict(zip(params, holder.stacked, strict=True))
     optimizer = make_optimizer(holder, tcfg)
+    scheduler = make_scheduler(optimizer, tcfg)
     batches = _Batches([c.train.seed for c in cfgs], len(y_train), tcfg.batch_size, device)
 
-    loss_fn: Callable[[StackedMLP, torch.Tensor, torch.Tensor], torch.Tensor] = _member_losses
+    loss_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = _member_losses
     if compile:
         loss_fn = torch.compile(_member_losses)
 
-    evals: list[torch.Tensor] = []  # (3, M) per eval: train loss, test loss, test acc
+    # (6, M) per eval: train loss, train acc, test loss, test acc, val loss, val acc (NaN: no split)
+    evals: list[torch.Tensor] = []
     layer_rows: list[tuple[int, torch.Tensor]] = []
     grad_rows: list[tuple[int, torch.Tensor]] = []
     probe = x_train[: instrument.n_probe] if instrument else None
@@ -291,35 +312,45 @@ def train_many(
     if instrument:
         record_instruments(0)
     running = torch.zeros(len(cfgs), device=device)
+    correct = torch.zeros(len(cfgs), device=device)
     count = 0
+    no_val = torch.full((2, len(cfgs)), float("nan"), device=device)
     for step in range(1, tcfg.steps + 1):
         idx = batches.next()
         x, y = x_train[idx], y_train[idx]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             try:
-                losses = loss_fn(model, x, y)
+                losses, hits = loss_fn(model, x, y)
             except Exception as err:  # torch.compile can fail on the first call on some setups
                 if loss_fn is _member_losses:
                     raise
                 _note(f"torch.compile failed ({type(err).__name__}: {err}); running uncompiled")
                 loss_fn = _member_losses
-                losses = loss_fn(model, x, y)
+                losses, hits = loss_fn(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
+        if tcfg.clip_norm is not None:
+            _clip_members_(list(holder.stacked), tcfg.clip_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         running += losses.detach()
+        correct += hits
         count += 1
         if instrument and step % instrument.every == 0:
             record_instruments(step)
         if step % tcfg.eval_every == 0 or step == tcfg.steps:
             test = _evaluate(model, x_test, y_test)
-            evals.append(torch.cat([(running / count).unsqueeze(0), test]))
+            val = _evaluate(model, x_val, data.y_val) if x_val is not None else no_val
+            train = torch.stack([running / count, correct / (count * batches.bs)])
+            evals.append(torch.cat([train, test, val]))
             running = torch.zeros_like(running)
+            correct = torch.zeros_like(correct)
             count = 0
         bar.update(1)
     bar.close()
     # The only device -> host transfers: once, after training.
-    curves = torch.stack(evals).tolist() if evals else []  # [eval][3][M]
+    curves = torch.stack(evals).tolist() if evals else []  # [eval][6][M]
     layers = [(s, t.tolist()) for s, t in layer_rows]  # [layer][stat][M]
     grads = [(s, t.tolist()) for s, t in grad_rows]  # [layer][M]
     if device.type == "cuda":
@@ -331,11 +362,18 @@ def train_many(
         stat_names.append("dead_frac")
     results = []
     for m, (label, cfg) in enumerate(zip(labels, cfgs, strict=True)):
+        # As the loop does: stop at the first evaluation whose training loss is not finite.
+        bad = [i for i, c in enumerate(curves) if not math.isfinite(c[0][m])]
+        n = bad[0] + 1 if bad else len(curves)
         record = Record(
-            steps=eval_steps,
-            train_loss=[c[0][m] for c in curves],
-            test_loss=[c[1][m] for c in curves],
-            test_acc=[c[2][m] for c in curves],
+            steps=eval_steps[:n],
+            train_loss=[c[0][m] for c in curves[:n]],
+            train_acc=[c[1][m] for c in curves[:n]],
+            test_loss=[c[2][m] for c in curves[:n]],
+            test_acc=[c[3][m] for c in curves[:n]],
+            val_loss=[c[4][m] for c in curves[:n]] if x_val is not None else [],
+            val_acc=[c[5][m] for c in curves[:n]] if x_val is not None else [],
+            diverged_at=eval_steps[bad[0]] if bad else None,
             wall_time_s=total / len(cfgs),
             device=device.type,
             label=label,
@@ -343,17 +381,32 @@ def train_many(
             engine=EngineInfo(name=ENGINE_NAME, models=len(cfgs), stack_wall_time_s=total,
                               compile=compile, bf16=bf16),
         )
+        if record.diverged_at is not None:
+            note_divergence(label, record.diverged_at, tcfg)
+        last = record.diverged_at or tcfg.steps
         if instrument:
             record.layer_stats = [
                 LayerStat(step=s, layer=f"blocks.{i}.act",
                           **{k: table[i][j][m] for j, k in enumerate(stat_names)})
-                for s, table in layers for i in range(mcfg.depth)]
+                for s, table in layers if s <= last for i in range(mcfg.depth)]
             if instrument.grad_norms:
                 layer_names = [f"blocks.{i}.linear" for i in range(mcfg.depth)] + ["head"]
                 record.grad_norms = [GradNorm(step=s, layer=name, grad_norm=table[i][m])
-                                     for s, table in grads for i, name in enumerate(layer_names)]
+                                     for s, table in grads if s <= last
+                                     for i, name in enumerate(layer_names)]
         results.append(record)
     return results
+
+
+def batchable(cfg: RunConfig, probes: Sequence[Callback] = ()) -> bool:
+    """Whether ``sweep_batched`` can train ``cfg`` with these probes (``engine="auto"`` asks)."""
+    from relucourse.probes import LayerStats
+
+    try:
+        check_stackable([cfg])
+    except ValueError:
+        return False
+    return len(probes) <= 1 and all(type(p) is LayerStats and p.target == "act" for p in probes)
 
 
 def instrumentation_from_probe(probe: Callback) -> Instrumentation:

@@ -30,7 +30,8 @@ ProbeSpec = Sequence[Callback] | Callable[[str], Sequence[Callback]]
 
 def load_data(cfg: RunConfig, device: torch.device) -> Dataset:
     """The dataset ``cfg.data`` describes, on ``device``."""
-    return load_dataset(cfg.data.name, device=device, n_train=cfg.data.n_train, seed=cfg.data.seed)
+    return load_dataset(cfg.data.name, device=device, n_train=cfg.data.n_train, seed=cfg.data.seed,
+                        val_fraction=cfg.data.val_fraction)
 
 
 def init_model(model: ModelConfig, in_features: int, num_classes: int, seed: int,
@@ -41,17 +42,19 @@ def init_model(model: ModelConfig, in_features: int, num_classes: int, seed: int
 
 
 def fit(cfg: RunConfig, probes: Sequence[Callback] = (), device: str | torch.device | None = None,
-        label: str = "", data: Dataset | None = None) -> tuple[nn.Module, Record]:
+        label: str = "", data: Dataset | None = None,
+        progress: bool | None = None) -> tuple[nn.Module, Record]:
     """Seed, build and train the model ``cfg`` describes; returns the trained model and its record.
 
     ``data`` may be passed to reuse a dataset already on the device (it must be the one
-    ``cfg.data`` describes); by default it is loaded from ``cfg.data``.
+    ``cfg.data`` describes); by default it is loaded from ``cfg.data``. ``progress`` overrides
+    ``RELUCOURSE_PROGRESS`` for this run's progress bar.
     """
     dev = pick_device(device) if data is None else data.device
     data = data if data is not None else load_data(cfg, dev)
     model = init_model(cfg.model, data.n_features, data.num_classes, cfg.train.seed,
                        input_shape=data.input_shape)
-    record = train(model, data, cfg.train, callbacks=probes, label=label)
+    record = train(model, data, cfg.train, callbacks=probes, label=label, progress=progress)
     record.activation = cfg.model.activation
     return model, record
 

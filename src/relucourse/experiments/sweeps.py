@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 import torch
 
 from relucourse.config import RunConfig
-from relucourse.experiments.batched import sweep_batched
+from relucourse.experiments.batched import batchable, sweep_batched
 from relucourse.experiments.runner import ProbeSpec, probes_for, run
 from relucourse.records import Record
 
-ENGINES = ("loop", "batched")
+ENGINES = ("loop", "batched", "auto")
 
 
 def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int] = (0, 1, 2),
@@ -28,6 +28,9 @@ def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int]
     ``engine="loop"`` (default) calls ``run`` per config and seed. ``engine="batched"`` trains
     each group of same-shaped MLPs at once (``experiments.batched``; same records within float
     tolerance, cached under their own keys; probes: ``probes.LayerStats`` only).
+    ``engine="auto"`` sends each config to the batched engine when it can take it (an MLP
+    without BatchNorm, probes it can reproduce) and to the loop otherwise; the choice depends on
+    the config alone, so it is the same on every machine.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
@@ -35,6 +38,14 @@ def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int]
         cfgs = {c.fingerprint(): c for c in cfgs}
     if engine == "batched":
         return sweep_batched(cfgs, seeds, probes=probes, device=device, use_cache=use_cache)
+    if engine == "auto":
+        fits = {label: batchable(cfg, probes_for(probes, label)) for label, cfg in cfgs.items()}
+        batched = {label: cfg for label, cfg in cfgs.items() if fits[label]}
+        looped = {label: cfg for label, cfg in cfgs.items() if not fits[label]}
+        out = sweep_batched(batched, seeds, probes=probes, device=device,
+                            use_cache=use_cache) if batched else {}
+        out.update(sweep(looped, seeds, probes=probes, device=device, use_cache=use_cache))
+        return {label: out[label] for label in cfgs}
     return {label: [run(cfg.replace(**{"train.seed": s}), probes=probes_for(probes, label),
                         device=device, label=f"{label} (seed {s})", use_cache=use_cache)
                     for s in seeds]
