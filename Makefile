@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 export RELUCOURSE_PROGRESS ?= 0
 NB_THREADS ?= 1
 
-.PHONY: env book book-full test test-unit test-notebooks test-notebooks-full test-book test-browser lint bench lab clean
+.PHONY: env book book-full test test-unit test-notebooks test-notebooks-full test-book test-browser test-stress lint bench lab clean
 
 env: $(STAMP)
 
@@ -35,7 +35,11 @@ lint:
 	$(BIN)/ruff check src tests benchmarks chapters labs quizzes
 
 test-unit:
-	$(BIN)/python -m pytest -q -m "not browser" tests
+	$(BIN)/python -m pytest -q -m "not browser and not stress" tests
+
+## The notebooks' timing claims, each run 10 times while two busy processes load both cores.
+test-stress:
+	$(BIN)/python -m pytest -q -m stress tests/test_timing_stress.py
 
 test-notebooks:
 	RELUCOURSE_FAST=1 OMP_NUM_THREADS=$(NB_THREADS) $(BIN)/python -m pytest -q -n 2 --dist loadscope \

@@ -68,3 +68,14 @@ def agg() -> Iterator[None]:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _no_active_runtime() -> Iterator[None]:
+    """Every test starts and ends without an active runtime (``rc.setup`` sets one), so a test's
+    device and mode come from its own environment, never from the test before it."""
+    from relucourse import runtime
+
+    runtime.deactivate()
+    yield
+    runtime.deactivate()

@@ -142,7 +142,51 @@ def test_seed_everything_is_reproducible() -> None:
 
 
 def test_seed_everything_accepts_huge_seeds() -> None:
-    rc.seed_everything(2**40 + 5)  # NumPy only takes 32-bit seeds: reduced modulo 2**32
+    gen = rc.seed_everything(2**40 + 5)  # NumPy only takes 32-bit seeds: reduced modulo 2**32
+    assert gen.initial_seed() == 2**40 + 5 and torch.initial_seed() == 2**40 + 5
+    first = np.random.rand()
+    np.random.seed((2**40 + 5) % 2**32)
+    assert np.random.rand() == first
+
+
+def test_setup_is_the_source_of_truth(no_env: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """With a GPU present, setup(device="cpu") means CPU and fast mode for everything after it."""
+    fake_hardware(no_env, cuda=True, mps=False)
+    with mpl.rc_context():
+        rt = rc.setup(device="cpu")
+    assert "mode: fast" in capsys.readouterr().out and rt.device == torch.device("cpu")
+    assert rc.by_mode(300, 5000) == 300
+    assert rc.pick_device() == torch.device("cpu")
+    assert runtime.current_mode().fast
+    assert runtime.active() is rt
+    from relucourse.experiments import runner
+
+    seen: list[torch.device] = []
+    real = runner.load_data
+    no_env.setattr(runner, "load_data", lambda cfg, dev: seen.append(dev) or real(cfg, dev))
+    no_env.setenv("RELUCOURSE_CACHE", "off")
+    no_env.setenv("RELUCOURSE_PROGRESS", "0")
+    cfg = rc.RunConfig(data=rc.DataConfig(name="digits", n_train=64),
+                       model=rc.ModelConfig(width=4, depth=1),
+                       train=rc.TrainConfig(steps=2, eval_every=1, batch_size=16))
+    record = rc.run(cfg)
+    assert seen == [torch.device("cpu")] and record.device == "cpu"
+    # an explicit argument still overrides the runtime
+    assert rc.pick_device("cuda") == torch.device("cuda")
+    assert runtime.current_mode(torch.device("cuda")).fast is False
+
+
+def test_without_setup_the_environment_decides(no_env: pytest.MonkeyPatch) -> None:
+    fake_hardware(no_env, cuda=True, mps=False)
+    assert runtime.active() is None
+    assert rc.pick_device() == torch.device("cuda") and rc.by_mode(1, 2) == 2
+
+
+@pytest.mark.parametrize("seed", ["0", 1.5, True, None])
+def test_setup_refuses_a_seed_that_is_not_an_int(no_env: pytest.MonkeyPatch, seed: object) -> None:
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        rc.setup(seed=seed, quiet=True)  # type: ignore[arg-type]
 
 
 def test_setup_banner(no_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

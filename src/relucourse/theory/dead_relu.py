@@ -41,6 +41,7 @@ from relucourse import probes, stats
 from relucourse.answers import quiz_answer
 from relucourse.config import ModelConfig
 from relucourse.experiments import init_model
+from relucourse.timing import Timing, interleaved
 
 
 @quiz_answer
@@ -121,8 +122,8 @@ def skippable_macs(layer_sizes: Sequence[int], zero_fracs: Sequence[float]) -> d
 
 
 def matmul_timings(n: int = 512, zero_frac: float = 0.5, repeats: int = 10,
-                   seed: int = 0) -> dict[str, float]:
-    """Median seconds of an (n x n) @ (n x n) product ``a @ b`` where ``a`` plays the activations.
+                   seed: int = 0) -> dict[str, Timing]:
+    """Timings of an (n x n) @ (n x n) product ``a @ b`` where ``a`` plays the activations.
 
     * ``dense``: no zeros; ``dense_with_zeros``: ``zero_frac`` of ``a`` set to exact 0, same
       dense kernel (it multiplies the zeros like any other number, so the time should not move);
@@ -130,10 +131,11 @@ def matmul_timings(n: int = 512, zero_frac: float = 0.5, repeats: int = 10,
       case for a fixed sparsity pattern, as with pruned *weights*);
     * ``sparse_csr_convert``: conversion included, the honest cost for *activations*, whose zero
       pattern changes with every input.
+
+    The four are timed interleaved, call by call (``timing.interleaved``), so a busy spell on a
+    shared machine slows all of them alike and their ratios stay meaningful.
     """
     import warnings
-
-    from relucourse.timing import measure
 
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(n, n, generator=g)
@@ -142,11 +144,9 @@ def matmul_timings(n: int = 512, zero_frac: float = 0.5, repeats: int = 10,
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.simplefilter("ignore", UserWarning)
         a_csr = a_zeroed.to_sparse_csr()
-        return {
-            "dense": measure(lambda: a @ b, repeats=repeats).median_s,
-            "dense_with_zeros": measure(lambda: a_zeroed @ b, repeats=repeats).median_s,
-            "sparse_csr": measure(lambda: a_csr @ b, repeats=repeats).median_s,
-            "sparse_csr_convert": measure(lambda: a_zeroed.to_sparse_csr() @ b,
-                                          repeats=repeats).median_s,
-            "zero_frac": stats.zero_fraction(a_zeroed),
-        }
+        return interleaved({
+            "dense": lambda: a @ b,
+            "dense_with_zeros": lambda: a_zeroed @ b,
+            "sparse_csr": lambda: a_csr @ b,
+            "sparse_csr_convert": lambda: a_zeroed.to_sparse_csr() @ b,
+        }, repeats=repeats)

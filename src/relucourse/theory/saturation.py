@@ -24,7 +24,6 @@ backward signal, and the weight-gradient norms stay roughly level across layers
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ from relucourse.answers import quiz_answer
 from relucourse.config import ModelConfig
 from relucourse.experiments import init_model
 from relucourse.probes import gradient_norms
-from relucourse.timing import Timing, activation_step, measure
+from relucourse.timing import Timing, activation_step, interleaved
 
 
 def default_linear_n_var(fan_in: int, fan_out: int = 256, seed: int = 0) -> float:
@@ -213,24 +212,16 @@ def compare(numel: int, widths: tuple[int, ...] = (64, 256, 1024), depth: int = 
             batch: int = 256, device: torch.device | str = "cpu", repeats: int = 7) -> CostComparison:
     """Time sigmoid vs ReLU on a tensor of ``numel`` elements and in MLP steps of each width.
 
-    After a warm-up, the two activations are timed alternately, call by call, so a slow spell on
-    a shared machine hits both rather than one; each entry is the median of ``repeats`` calls.
+    After a warm-up, everything is timed interleaved, call by call (``timing.interleaved``), so a
+    slow spell on a shared machine hits all of them rather than one; each entry is the median of
+    ``repeats`` calls.
     """
     names = ("sigmoid", "relu")
-    fns: dict[tuple[str, int], Callable[[], None]] = {
-        (n, 0): activation_step(n, numel, device) for n in names}
+    fns: dict[str, Callable[[], object]] = {
+        f"{n} alone": activation_step(n, numel, device) for n in names}
     for w in widths:
-        fns.update({(n, w): train_step(n, w, depth, batch, device) for n in names})
-    for fn in fns.values():
-        measure(fn, device, warmup=2, repeats=1)
-    samples: dict[tuple[str, int], list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            samples[key].append(measure(fn, device, warmup=0, repeats=1).median_s)
-
-    def timing(key: tuple[str, int]) -> Timing:
-        v = samples[key]
-        return Timing(statistics.median(v), min(v), max(v), len(v))
-
-    return CostComparison(torch.device(device).type, numel, {n: timing((n, 0)) for n in names},
-                          {w: {n: timing((n, w)) for n in names} for w in widths})
+        fns.update({f"{n} width {w}": train_step(n, w, depth, batch, device) for n in names})
+    timed = interleaved(fns, repeats=repeats, warmup=2, device=device)
+    return CostComparison(torch.device(device).type, numel,
+                          {n: timed[f"{n} alone"] for n in names},
+                          {w: {n: timed[f"{n} width {w}"] for n in names} for w in widths})
