@@ -65,7 +65,7 @@ def test_synchronize_waits_only_for_the_device_given(monkeypatch: pytest.MonkeyP
 def test_interleaved_alternates_call_by_call_and_rotates_the_order() -> None:
     order: list[str] = []
     fns = {name: (lambda name=name: order.append(name)) for name in "abc"}
-    t = timing.interleaved(fns, repeats=4, warmup=1)
+    t = timing.interleaved(fns, repeats=4, warmup=1, min_sample_s=0)
     assert order[:3] == ["a", "b", "c"]  # warm-up round
     assert order[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
     assert set(t) == {"a", "b", "c"}
@@ -97,9 +97,18 @@ def test_interleaved_shares_a_slow_spell() -> None:
         spell()
         rounds["n"] += 1
 
-    t = timing.interleaved({"a": a, "b": b}, repeats=6, warmup=0)
+    t = timing.interleaved({"a": a, "b": b}, repeats=6, warmup=0, min_sample_s=0)
     assert t["a"].max_s >= 0.0029 and t["b"].max_s >= 0.0029  # both saw the spell
     assert t["a"].median_s < 0.0029 and t["b"].median_s < 0.0029  # 2 slow calls of 6: not the median
+
+
+def test_short_calls_are_batched_into_samples_long_enough_for_a_busy_machine() -> None:
+    t = timing.interleaved({"sleep 1 ms": lambda: time.sleep(0.001), "no-op": lambda: None},
+                           repeats=3, min_sample_s=0.02)
+    assert 5 <= t["sleep 1 ms"].calls_per_sample <= 20  # about 20 ms / 1 ms (sleeps overshoot)
+    assert t["no-op"].calls_per_sample > 1000
+    assert 0.0009 < t["sleep 1 ms"].median_s < 0.004  # still a per-call time
+    assert "3 samples of" in timing.ratio_report(t, "sleep 1 ms", "no-op")
 
 
 def test_interleaved_rejects_bad_arguments() -> None:
@@ -109,6 +118,8 @@ def test_interleaved_rejects_bad_arguments() -> None:
         timing.interleaved({"a": lambda: None}, repeats=0)
     with pytest.raises(ValueError, match="warmup=-1"):
         timing.interleaved({"a": lambda: None}, warmup=-1)
+    with pytest.raises(ValueError, match="min_sample_s=-1"):
+        timing.interleaved({"a": lambda: None}, min_sample_s=-1)
 
 
 def test_ratio_report_prints_the_medians_and_their_ratio() -> None:

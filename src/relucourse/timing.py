@@ -36,12 +36,14 @@ def synchronize(device: torch.device | str) -> None:
 
 @dataclass(frozen=True)
 class Timing:
-    """Median and spread (min, max) of ``repeats`` timed calls, in seconds."""
+    """Median and spread (min, max) of ``repeats`` timed samples, in seconds per call (a sample
+    may average ``calls_per_sample`` back-to-back calls, see ``interleaved``)."""
 
     median_s: float
     min_s: float
     max_s: float
     repeats: int
+    calls_per_sample: int = 1
 
 
 def measure(fn: Callable[[], object], device: torch.device | str = "cpu", warmup: int = 3,
@@ -61,17 +63,27 @@ def measure(fn: Callable[[], object], device: torch.device | str = "cpu", warmup
     return _timing(samples)
 
 
-def _timing(samples: list[float]) -> Timing:
-    return Timing(statistics.median(samples), min(samples), max(samples), len(samples))
+def _timing(samples: list[float], calls_per_sample: int = 1) -> Timing:
+    return Timing(statistics.median(samples), min(samples), max(samples), len(samples),
+                  calls_per_sample)
+
+
+# Shorter samples are at the mercy of the scheduler: on a loaded machine one preemption costs a
+# whole time slice (several ms), more than a small matmul takes. Each sample of ``interleaved``
+# repeats its callable until it lasts at least this long, so a slice lands in every sample alike.
+MIN_SAMPLE_S = 0.05
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 10, warmup: int = 2,
-                device: torch.device | str = "cpu") -> dict[str, Timing]:
-    """Time several callables alternately, call by call: round r calls every ``fn`` once.
+                device: torch.device | str = "cpu",
+                min_sample_s: float = MIN_SAMPLE_S) -> dict[str, Timing]:
+    """Time several callables alternately, call by call: round r times every ``fn`` once.
 
     The order rotates each round (a, b, c / b, c, a / ...), so no callable always runs first
     (right after the previous round's caches and clocks) or last. ``warmup`` untimed rounds run
-    first; the device is synchronised around every call. Returns name -> ``Timing``.
+    first and set, per callable, how many calls make one sample of at least ``min_sample_s``
+    (a sample's time is divided by that number, so every timing is per call). The device is
+    synchronised around every sample. Returns name -> ``Timing``.
     """
     if not fns:
         raise ValueError("interleaved needs at least one callable")
@@ -79,20 +91,28 @@ def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 10, warm
         raise ValueError(f"repeats={repeats} is invalid: must be >= 1")
     if warmup < 0:
         raise ValueError(f"warmup={warmup} is invalid: must be >= 0")
+    if not min_sample_s >= 0:
+        raise ValueError(f"min_sample_s={min_sample_s} is invalid: must be >= 0")
     names = list(fns)
-    for _ in range(warmup):
+    single = {name: math.inf for name in names}
+    for _ in range(max(warmup, 1) if min_sample_s > 0 else warmup):
         for name in names:
+            start = time.perf_counter()
             fns[name]()
-    synchronize(device)
+            synchronize(device)
+            single[name] = min(single[name], time.perf_counter() - start)
+    number = {name: max(1, math.ceil(min_sample_s / max(single[name], 1e-9))) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
+            fn, n = fns[name], number[name]
             start = time.perf_counter()
-            fns[name]()
+            for _ in range(n):
+                fn()
             synchronize(device)
-            samples[name].append(time.perf_counter() - start)
-    return {name: _timing(samples[name]) for name in names}
+            samples[name].append((time.perf_counter() - start) / n)
+    return {name: _timing(samples[name], number[name]) for name in names}
 
 
 def _pick(timings: Mapping[str, Timing], name: str) -> Timing:
@@ -118,8 +138,13 @@ def ratio_report(timings: Mapping[str, Timing], num: str, den: str) -> str:
         relu: median 0.611 ms (min 0.590 ms, max 0.802 ms, 10 calls)
         sigmoid / relu = 1.97x (medians)
     """
+    def count(t: Timing) -> str:
+        if t.calls_per_sample == 1:
+            return f"{t.repeats} calls"
+        return f"{t.repeats} samples of {t.calls_per_sample} calls"
+
     lines = [f"{name}: median {_ms(_pick(timings, name).median_s)} (min {_ms(timings[name].min_s)}, "
-             f"max {_ms(timings[name].max_s)}, {timings[name].repeats} calls)" for name in (num, den)]
+             f"max {_ms(timings[name].max_s)}, {count(timings[name])})" for name in (num, den)]
     lines.append(f"{num} / {den} = {ratio(timings, num, den):.2f}x (medians)")
     return "\n".join(lines)
 
