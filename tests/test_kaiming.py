@@ -29,7 +29,8 @@ def test_leaky_factor_gain_and_quadrature_agree(slope: float) -> None:
     assert v.leaky_gain_squared(slope) == pytest.approx(
         nn.init.calculate_gain("leaky_relu", slope) ** 2, rel=1e-12)
     assert v.kaiming_variance(300, slope) == pytest.approx(
-        rc_init.weight_variance("kaiming_normal", 300, 50, "leaky_relu", slope), rel=1e-12)
+        rc_init.weight_variance("kaiming_normal", 300, 50, "leaky_relu",
+                                {"negative_slope": slope}), rel=1e-9)
 
 
 def test_homogeneous_factor_rejects_tanh() -> None:
@@ -94,11 +95,40 @@ def test_fan_in_preserves_forward_and_fan_out_backward(mode: str, expected: tupl
     assert backward == pytest.approx(expected[1], rel=0.05)
 
 
-def test_paper_xavier_is_var_one_over_n_on_square_layers() -> None:
-    fields = v.paper_xavier("relu")
-    model = v.square_mlp(3, 400, init=fields["init"], init_kwargs=fields["init_kwargs"])
+def test_xavier_choice_is_var_one_over_n_on_square_layers() -> None:
+    fields = v.INIT_CHOICES["Xavier (gain 1)"]
+    model = v.square_mlp(3, 400, init=fields["init"], init_kwargs=fields.get("init_kwargs"))
     for block in model.blocks:
         assert block.linear.weight.var().item() == pytest.approx(1 / 400, rel=0.02)
+
+
+def test_init_comparison_can_carve_a_validation_split() -> None:
+    cfgs = v.init_comparison(depth=4, steps=10, val_fraction=0.1)
+    assert {c.data.val_fraction for c in cfgs.values()} == {0.1}
+
+
+def test_gain_table_covers_every_activation_and_chi_is_one_for_homogeneous_ones() -> None:
+    from relucourse.activations import activation_names
+
+    rows = {r.activation: r for r in v.gain_table()}
+    assert list(rows) == list(activation_names())
+    for r in rows.values():
+        assert r.gain == pytest.approx(rc_init.activation_gain(r.activation), rel=1e-12)
+        if r.homogeneous:
+            assert r.chi == pytest.approx(1.0, abs=2e-4)   # relu_leaky_backward: 1 + 1e-4
+    assert {n for n, r in rows.items() if r.homogeneous} >= {"relu", "leaky_relu", "prelu",
+                                                             "identity"}
+    assert not any(rows[n].homogeneous for n in ("tanh", "sigmoid", "softplus", "gelu"))
+    assert rows["tanh"].chi > 1.1 and rows["softplus"].chi < 0.5 and rows["sigmoid"].chi < 0.2
+    assert rows["prelu"].torch_gain == pytest.approx(rc_init.torch_gain("leaky_relu", 0.01))
+
+
+def test_backward_factor_at_a_given_scale() -> None:
+    assert v.backward_factor("relu", 2.0) == pytest.approx(1.0, rel=1e-9)
+    assert v.backward_factor("relu", 1.0) == pytest.approx(0.5, rel=1e-9)
+    # tanh at n Var[w] = 1: E[tanh'(z)^2] < 1, so the gradient shrinks a little per layer
+    assert 0.4 < v.backward_factor("tanh", 1.0) < 1.0
+    assert v.backward_factor("tanh", 25 / 9) > 1.0
 
 
 def test_init_comparison_configs() -> None:
@@ -196,7 +226,8 @@ def test_deep_relu_net_stalls_with_default_init_and_trains_with_kaiming() -> Non
 
 
 @pytest.mark.parametrize(("scheme", "kwargs", "factor"), [
-    ("kaiming_normal", {}, 1.0), ("xavier_normal", {"scale": 2**-0.5}, 0.5),
+    ("kaiming_normal", {}, 1.0), ("xavier_normal", {}, 0.5), ("lecun_normal", {}, 0.5),
+    ("xavier_normal", {"gain": 2**0.5}, 1.0),
     ("pytorch_default", {}, 1 / 6), ("kaiming_uniform", {"scale": 1.1}, 1.21)])
 def test_layer_factor(scheme: str, kwargs: dict, factor: float) -> None:
     assert v.layer_factor(scheme, 256, 256, **kwargs) == pytest.approx(factor, rel=1e-12)

@@ -3,8 +3,9 @@
 Chapter: "Activation functions and their derivatives" (chapters/01_activations.ipynb).
 
 Every module here is out-of-place (never ``inplace=True``) so forward hooks see the true
-post-activation values. Each entry also names the ``torch.nn.init.calculate_gain`` nonlinearity
-that initialisation should use for it (``init.py``).
+post-activation values. Each entry also names the ``torch.nn.init.calculate_gain`` nonlinearity a
+PyTorch user would pass for it (``gain_nonlinearity``, kept for comparison only): the course's
+Kaiming init computes every activation's own gain instead (``init.activation_gain``, chapter 5).
 
 Formulas:
     sigmoid(x)  = 1 / (1 + exp(-x)),           sigmoid'(x) = s(1 - s) <= 1/4
@@ -16,6 +17,7 @@ Formulas:
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +72,26 @@ class ReLULeakyBackward(nn.Module):
         return f"negative_slope={self.negative_slope}"
 
 
+class ShiftedSoftplus(nn.Module):
+    """softplus_beta(x) - log(2)/beta: the same bend and slope sigmoid(beta x), without the output
+    offset (it is 0 at x = 0, like ReLU). The control that separates a wide bend from a lifted
+    output (chapters/04_softplus.ipynb; SchNet's "shifted softplus" is the beta = 1 case)."""
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = float(beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.softplus(x, beta=self.beta) - math.log(2.0) / self.beta
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}"
+
+
 @dataclass(frozen=True)
 class ActivationSpec:
-    """One registered activation: how to build it and which init gain suits it."""
+    """One registered activation: how to build it, and the ``calculate_gain`` name PyTorch users
+    give it (the init does not read it: ``init.activation_gain`` computes the gain)."""
 
     name: str
     factory: Callable[..., nn.Module]
@@ -92,8 +111,9 @@ _spec("leaky_relu", lambda negative_slope=0.01: nn.LeakyReLU(negative_slope), "l
       "max(a x, x) with a small slope a for x < 0")
 _spec("prelu", lambda init=0.25: nn.PReLU(init=init), "leaky_relu",
       "leaky ReLU whose negative slope is learned")
-_spec("softplus", lambda beta=1.0: nn.Softplus(beta=beta), "relu",
-      "log(1+e^(beta x))/beta; a smooth ReLU with no exact zeros")
+_spec("softplus", lambda beta=1.0, shifted=False: ShiftedSoftplus(beta) if shifted
+      else nn.Softplus(beta=beta), "relu",
+      "log(1+e^(beta x))/beta; a smooth ReLU with no exact zeros (shifted=True: minus log(2)/beta)")
 _spec("elu", lambda alpha=1.0: nn.ELU(alpha=alpha), "relu", "x for x>0, alpha(e^x-1) otherwise")
 _spec("gelu", nn.GELU, "relu", "x * Phi(x), used in transformers")
 _spec("silu", nn.SiLU, "relu", "x * sigmoid(x) (swish)")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from relucourse.activations import get_activation, get_spec
+from relucourse.activations import get_activation
 from relucourse.config import ModelConfig
 from relucourse.init import init_layer_
 
@@ -36,11 +36,10 @@ def _init_block_layers(
     layers: list[nn.Module], activation: str, activation_kwargs: dict[str, Any], init: str,
     init_kwargs: dict[str, Any], bias_init: float | None,
 ) -> None:
-    nonlinearity = get_spec(activation).gain_nonlinearity
-    slope = activation_kwargs.get("negative_slope", 0.01)
+    # kaiming_* take the activation's own gain (init.activation_gain), unless init_kwargs names one
     for layer in layers:
-        init_layer_(layer, init, nonlinearity=nonlinearity, negative_slope=slope, bias=bias_init,
-                    **init_kwargs)
+        init_layer_(layer, init, activation=activation, activation_kwargs=activation_kwargs,
+                    bias=bias_init, **init_kwargs)
 
 
 class MLP(nn.Module):
@@ -81,7 +80,7 @@ class MLP(nn.Module):
         _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
                            init_kwargs, bias_init)
         head_init = init if init in ("pytorch_default", "normal", "constant") else "xavier_normal"
-        init_layer_(self.head, head_init, nonlinearity="linear", bias=bias_init,
+        init_layer_(self.head, head_init, activation="identity", bias=bias_init,
                     **{k: v for k, v in init_kwargs.items() if k in ("std", "value")})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ from relucourse.activations import activation_fn
 from relucourse.answers import quiz_answer
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from relucourse.experiments import init_model
-from relucourse.init import gain
+from relucourse.init import activation_gain, gaussian_expectation, torch_gain
 from relucourse.models import MLP
 from relucourse.records import Record
 
@@ -70,31 +70,19 @@ def layer_factor(scheme: str, fan_in: int, fan_out: int, activation: str = "relu
                  negative_slope: float = 0.01, **init_kwargs: Any) -> float:
     """c_phi * fan_in * Var[W]: the factor by which one layer multiplies E[x^2] (zero biases).
 
-    relu: kaiming 1, Var = 1/n (xavier, gain 1, square layers) 1/2, pytorch_default 1/6."""
+    relu: kaiming 1, xavier (gain 1, square layers: Var = 1/n) 1/2, pytorch_default 1/6."""
     from relucourse.init import weight_variance
 
-    nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
-    var = weight_variance(scheme, fan_in, fan_out, nonlinearity, negative_slope, **init_kwargs)
+    kwargs = {"negative_slope": negative_slope} if activation == "leaky_relu" else {}
+    var = weight_variance(scheme, fan_in, fan_out, activation, kwargs, **init_kwargs)
     return homogeneous_factor(activation, negative_slope) * fan_in * var
-
-
-def _gaussian_expectation(values: Any, variance: float, cells: int) -> float:
-    """E[f(z)] for z ~ N(0, variance) by the midpoint rule on [-12 sd, 12 sd].
-
-    An even number of cells puts z = 0 on a cell edge, never on a midpoint, so ReLU's kink and
-    its derivative's jump at 0 cost no accuracy (a step at a cell edge is integrated exactly)."""
-    sd = math.sqrt(variance)
-    edges = torch.linspace(-12.0, 12.0, 2 * (cells // 2) + 1, dtype=torch.float64)
-    u = (edges[1:] + edges[:-1]) / 2
-    density = torch.exp(-u**2 / 2) / math.sqrt(2 * math.pi) * (edges[1] - edges[0])
-    return float((values(u * sd) * density).sum())
 
 
 def gaussian_second_moment(activation: str, variance: float, cells: int = 20_000,
                            **activation_kwargs: Any) -> float:
     """E[phi(z)^2] for z ~ N(0, variance) (relu: variance / 2), accurate to ~1e-7 relative."""
     phi = activation_fn(activation, **activation_kwargs)
-    return _gaussian_expectation(lambda z: phi(z).detach() ** 2, variance, cells)
+    return gaussian_expectation(lambda z: phi(z).detach() ** 2, variance, cells)
 
 
 def gaussian_slope_moment(activation: str, variance: float, cells: int = 20_000,
@@ -102,8 +90,61 @@ def gaussian_slope_moment(activation: str, variance: float, cells: int = 20_000,
     """E[phi'(z)^2] for z ~ N(0, variance): the backward factor (relu: 1/2, sigmoid: <= 1/16)."""
     from relucourse.activations import derivative
 
-    return _gaussian_expectation(
+    return gaussian_expectation(
         lambda z: derivative(activation, z, **activation_kwargs) ** 2, variance, cells)
+
+
+@quiz_answer
+def backward_factor(activation: str, weight_scale2: float | None = None,
+                    **activation_kwargs: Any) -> float:
+    """chi = n Var[w] E_{z~N(0,1)}[phi'(z)^2]: the per-layer factor of the gradient's second
+    moment at unit pre-activation variance. ``weight_scale2`` = n Var[w] defaults to the
+    activation's own Kaiming gain squared (``init.activation_gain``), where q = 1 is the forward
+    fixed point; then chi = 1 exactly for positively homogeneous activations."""
+    if weight_scale2 is None:
+        weight_scale2 = activation_gain(activation, **activation_kwargs) ** 2
+    return weight_scale2 * gaussian_slope_moment(activation, 1.0, **activation_kwargs)
+
+
+def is_homogeneous(activation: str, **activation_kwargs: Any) -> bool:
+    """Whether E_{N(0,q)}[phi^2] = q E_{N(0,1)}[phi^2] (checked at q = 1/4 and 4, to 1e-6): then
+    the gain does not depend on the scale (relu, leaky_relu, prelu, identity)."""
+    unit = gaussian_second_moment(activation, 1.0, **activation_kwargs)
+    return all(abs(gaussian_second_moment(activation, q, **activation_kwargs) / (q * unit) - 1)
+               < 1e-6 for q in (0.25, 4.0))
+
+
+@dataclass(frozen=True)
+class GainRow:
+    """One activation's Kaiming gains: PyTorch's ``calculate_gain`` for the name PyTorch users pass
+    (what the course applied before it computed gains), the computed forward fixed-point gain
+    ``init.activation_gain``, and the backward factor chi at that gain."""
+
+    activation: str
+    options: dict[str, Any]
+    torch_name: str
+    torch_gain: float
+    gain: float
+    chi: float
+    homogeneous: bool
+
+
+def gain_table(activations: dict[str, dict[str, Any]] | None = None) -> list[GainRow]:
+    """A ``GainRow`` per activation (default: every registered one, default options), for the
+    table in chapter 5 section 4. PyTorch's gain gets ``negative_slope`` when the options have
+    one, else 0.01 (what ``calculate_gain('leaky_relu')`` assumes, and PReLU used to get)."""
+    from relucourse.activations import activation_names, get_spec
+
+    activations = activations or {name: {} for name in activation_names()}
+    rows = []
+    for name, options in activations.items():
+        torch_name = get_spec(name).gain_nonlinearity
+        rows.append(GainRow(
+            activation=name, options=dict(options), torch_name=torch_name,
+            torch_gain=torch_gain(torch_name, options.get("negative_slope", 0.01)),
+            gain=activation_gain(name, **options), chi=backward_factor(name, **options),
+            homogeneous=is_homogeneous(name, **options)))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -223,38 +264,29 @@ def single_layer_gains(fan_in: int, fan_out: int, mode: str = "fan_in", n_sample
 
 # --- the deep-network experiment (He et al. 2015, Fig. 3 analogue) ------------------------------
 
-def paper_xavier(activation: str = "relu") -> dict[str, Any]:
-    """ModelConfig fields for Glorot & Bengio's Xavier init as the papers use it, with no gain:
-    Var[W] = 2/(fan_in + fan_out), i.e. 1/n for square layers.
-
-    ``models.MLP`` passes ``calculate_gain(activation)`` to the xavier schemes (PyTorch's advice),
-    which for ReLU multiplies Var[W] by 2 and turns Xavier into Kaiming on square layers; the
-    ``scale = 1/gain`` undoes exactly that."""
-    from relucourse.activations import get_spec
-
-    return {"init": "xavier_normal",
-            "init_kwargs": {"scale": 1.0 / gain(get_spec(activation).gain_nonlinearity)}}
-
-
 INIT_CHOICES: dict[str, dict[str, Any]] = {
     # PyTorch's nn.Linear default: U(+-1/sqrt(fan_in)) weights *and* biases, Var[W] = 1/(3 fan_in).
     "PyTorch default": {"init": "pytorch_default", "bias_init": None},
-    "Xavier (gain 1)": {**paper_xavier("relu"), "bias_init": 0.0},
+    # Glorot & Bengio's Var[W] = 2/(fan_in + fan_out), gain 1 (init.py never adds a hidden gain).
+    "Xavier (gain 1)": {"init": "xavier_normal", "bias_init": 0.0},
     "Kaiming (fan_in)": {"init": "kaiming_normal", "bias_init": 0.0},
 }
 
 
 def init_comparison(depth: int, steps: int, width: int = 64, lr: float = 0.05,
                     activation: str = "relu", dataset: str = "mnist1d", batch_size: int = 128,
-                    eval_every: int | None = None) -> dict[str, RunConfig]:
+                    eval_every: int | None = None,
+                    val_fraction: float = 0.0) -> dict[str, RunConfig]:
     """One plain-SGD RunConfig per entry of ``INIT_CHOICES``: the Fig. 3 comparison of the
-    chapter (no BatchNorm, no momentum, constant learning rate)."""
+    chapter (no BatchNorm, no momentum, constant learning rate; ``val_fraction > 0`` carves the
+    validation split that ``rc.tune`` chooses each init's learning rate on)."""
     train = TrainConfig(optimizer="sgd", lr=lr, momentum=0.0, batch_size=batch_size, steps=steps,
                         eval_every=eval_every or max(steps // 20, 1))
     out = {}
     for label, fields in INIT_CHOICES.items():
         model = ModelConfig(width=width, depth=depth, activation=activation, **fields)
-        out[label] = RunConfig(data=DataConfig(name=dataset), model=model, train=train)
+        out[label] = RunConfig(data=DataConfig(name=dataset, val_fraction=val_fraction),
+                               model=model, train=train)
     return out
 
 

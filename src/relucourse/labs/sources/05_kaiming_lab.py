@@ -303,13 +303,13 @@ def draw(depth=25, init_scale=1.25, activation="relu"):
     ax_b.plot(layers, theory.grad_second_moment, "-", color=color, label="theory")
     for ax in (ax_f, ax_b):
         ax.set_yscale("log")
-    matched = rc.init.gain(rc.activations.get_spec(activation).gain_nonlinearity)
+    matched = rc.init.activation_gain(activation)   # the forward fixed point at Var[y] = 1
     rc.plots.finish(ax_f, f"Forward: x{measured.ratio_per_layer():.3f} per layer",
                     "hidden layer l", "second moment / variance (log)")
     rc.plots.finish(ax_b, f"Backward: x{measured.ratio_per_layer('grad_second_moment'):.3f} "
                           "per layer (read top-down)", "hidden layer l", "E[(dLoss/dy_l)^2] (log)")
     fig.suptitle(f"{activation}, depth {depth}, n Var[w] = {s2:.2f} "
-                 f"(calculate_gain suggests init_scale = {matched:.2f}); seed 0")
+                 f"(its Kaiming gain: init_scale = {matched:.2f}); seed 0")
     plt.show()
 
 
