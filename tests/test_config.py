@@ -281,3 +281,31 @@ def test_batchnorm_mlp_needs_two_samples_per_batch() -> None:
         config.RunConfig(data=config.DataConfig(n_train=1), model=bn)
     config.RunConfig(model=config.ModelConfig(arch="cnn", batchnorm=True),
                      train=TrainConfig(batch_size=1))  # conv BatchNorm also averages positions
+
+
+@pytest.mark.parametrize(("field", "value", "others", "pieces"), [
+    ("model.layernorm", 1, {}, ("True or False",)),
+    ("model.residual", "yes", {}, ("True or False",)),
+    ("model.layernorm", True, {"arch": "cnn"}, ("an MLP option",)),
+    ("model.residual", True, {"arch": "cnn"}, ("an MLP option",)),
+    ("model.layernorm", True, {"batchnorm": True}, ("batchnorm or layernorm",)),
+    ("model.kernel_size", 4, {"arch": "cnn"}, ("must be odd",)),
+    ("model.kernel_size", 0, {"arch": "cnn"}, ("int >= 1",)),
+    ("model.kernel_size", 5.0, {"arch": "cnn"}, ("int >= 1",)),
+    ("model.kernel_size", 5, {}, ("a CNN option",)),
+    ("model.readout", "max", {"arch": "cnn"}, ("avgpool, flatten",)),
+    ("model.readout", "flatten", {}, ("a CNN option",)),
+])
+def test_depth_and_cnn_options(field: str, value: object, others: dict,
+                               pieces: tuple[str, ...]) -> None:
+    refused(field, value, *pieces, **others)
+
+
+def test_depth_and_cnn_options_keep_old_fingerprints_at_their_default() -> None:
+    plain = ModelConfig()
+    assert config.fingerprint(plain) == config.fingerprint(
+        ModelConfig(layernorm=False, residual=False, kernel_size=3, readout="avgpool"))
+    assert "readout" not in json.dumps(config.to_jsonable(plain))
+    ModelConfig(arch="cnn", kernel_size=5, readout="flatten")  # valid
+    ModelConfig(residual=True, layernorm=True)  # valid
+    assert config.fingerprint(ModelConfig(residual=True)) != config.fingerprint(plain)

@@ -152,3 +152,68 @@ def test_cnn_trains_through_fit_on_1d_and_2d_data(monkeypatch: pytest.MonkeyPatc
 def test_unknown_arch() -> None:
     with pytest.raises(ValueError, match="'rnn'.*mlp, cnn"):
         build_model(rc.ModelConfig(arch="rnn"), 40, 10)
+
+
+def test_cnn_flatten_readout_is_the_mnist1d_baseline_size() -> None:
+    """Three blocks of 25 channels, kernel 3, flattened into the head: about 5k parameters, the
+    size of the MNIST-1D baseline CNN (Greydanus 2020)."""
+    torch.manual_seed(0)
+    cnn = SmallCNN((1, 40), 10, channels=(25, 25, 25), readout="flatten")
+    assert cnn.head.in_features == 25 * 5  # 40 -> 20 -> 10 -> 5 positions
+    assert sum(p.numel() for p in cnn.parameters()) == 5160
+    assert cnn(torch.randn(3, 40)).shape == (3, 10)
+    pooled = SmallCNN((1, 40), 10, channels=(25, 25, 25))
+    assert pooled.head.in_features == 25
+    two = SmallCNN((1, 8, 8), 10, channels=(4, 4), readout="flatten", kernel_size=5)
+    assert two.head.in_features == 4 * 2 * 2 and two.blocks[0].linear.kernel_size == (5, 5)
+    assert two(torch.randn(2, 64)).shape == (2, 10)
+    with pytest.raises(ValueError, match="odd"):
+        SmallCNN((1, 40), 10, kernel_size=4)
+    with pytest.raises(ValueError, match="readout"):
+        SmallCNN((1, 40), 10, readout="max")
+
+
+def test_build_cnn_passes_kernel_size_and_readout() -> None:
+    cfg = rc.ModelConfig(arch="cnn", width=6, depth=3, kernel_size=5, readout="flatten")
+    cnn = build_model(cfg, 40, 10, input_shape=(1, 40))
+    assert cnn.blocks[0].linear.kernel_size == (5,) and cnn.readout == "flatten"
+    assert cnn.head.in_features == 6 * 5
+    assert build_model(rc.ModelConfig(arch="cnn", width=6, depth=2), 64, 10,
+                       input_shape=(1, 8, 8)).readout == "avgpool"
+
+
+def test_mlp_layernorm_and_residual() -> None:
+    torch.manual_seed(0)
+    ln = MLP(6, 3, width=8, depth=3, layernorm=True)
+    assert all(isinstance(b.norm, nn.LayerNorm) for b in ln.blocks)
+    assert names(ln) == names(MLP(6, 3, width=8, depth=3))  # same block names
+    res = MLP(6, 3, width=8, depth=3, residual=True)
+    assert res.skip == [False, True, True]  # the first block changes the width: no shortcut
+    x = torch.randn(4, 6)
+    h = res.blocks[0](x)
+    h = h + res.blocks[1](h)
+    h = h + res.blocks[2](h)
+    assert torch.allclose(res(x), res.head(h))
+    square = MLP(8, 3, width=8, depth=2, residual=True)
+    assert square.skip == [True, True]
+    with pytest.raises(ValueError, match="batchnorm or layernorm"):
+        MLP(6, 3, batchnorm=True, layernorm=True)
+
+
+def test_build_mlp_passes_layernorm_and_residual() -> None:
+    cfg = rc.ModelConfig(width=8, depth=3, layernorm=True, residual=True)
+    model = build_model(cfg, 40, 10)
+    assert isinstance(model.blocks[1].norm, nn.LayerNorm) and model.skip == [False, True, True]
+
+
+@pytest.mark.parametrize("change", [{"model.residual": True}, {"model.layernorm": True},
+                                    {"model.batchnorm": True}, {"model.arch": "cnn"}])
+def test_the_batched_engine_refuses_what_it_cannot_train(change: dict) -> None:
+    """Residual and LayerNorm MLPs go through the loop (engine="auto" sends them there)."""
+    from relucourse.experiments.batched import batchable, check_stackable
+
+    cfg = rc.RunConfig().replace(**change)
+    assert not batchable(cfg)
+    with pytest.raises(ValueError, match="batched engine"):
+        check_stackable([cfg])
+    assert batchable(rc.RunConfig())

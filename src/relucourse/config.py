@@ -144,12 +144,18 @@ class ModelConfig:
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     bias_init: float | None = 0.0  # None keeps PyTorch's default bias
     batchnorm: bool = False
+    # MLP only: LayerNorm as the blocks' norm, and identity shortcuts x + block(x) (models.MLP).
+    layernorm: bool = field(default=False, metadata=ADDED)
+    residual: bool = field(default=False, metadata=ADDED)
+    # CNN only: the convolutions' (odd) kernel size, and how the last feature map reaches the head.
+    kernel_size: int = field(default=3, metadata=ADDED)
+    readout: str = field(default="avgpool", metadata=ADDED)
 
     def __post_init__(self) -> None:
         # Imported here so that importing config stays light (and models can import config).
         from relucourse.activations import activation_names
         from relucourse.init import INIT_SCHEMES
-        from relucourse.models import ARCHITECTURES
+        from relucourse.models import ARCHITECTURES, READOUTS
 
         _check_choice("model.arch", self.arch, ARCHITECTURES)
         _check_int("model.width", self.width, 1)
@@ -163,6 +169,24 @@ class ModelConfig:
             _check_real("model.bias_init", self.bias_init)
         if not isinstance(self.batchnorm, bool):
             raise _refuse("model.batchnorm", self.batchnorm, "must be True or False")
+        for name in ("layernorm", "residual"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise _refuse(f"model.{name}", value, "must be True or False")
+            if value and self.arch != "mlp":
+                raise _refuse(f"model.{name}", value, "an MLP option (arch='mlp')")
+        if self.layernorm and self.batchnorm:
+            raise _refuse("model.layernorm", self.layernorm,
+                          "choose one normalisation: batchnorm or layernorm, not both")
+        _check_int("model.kernel_size", self.kernel_size, 1)
+        if self.kernel_size % 2 == 0:
+            raise _refuse("model.kernel_size", self.kernel_size,
+                          "must be odd (the convolutions are same-padded)")
+        _check_choice("model.readout", self.readout, READOUTS)
+        if self.arch != "cnn" and (self.kernel_size != 3 or self.readout != "avgpool"):
+            name, value = (("model.kernel_size", self.kernel_size) if self.kernel_size != 3
+                           else ("model.readout", self.readout))
+            raise _refuse(name, value, "a CNN option (arch='cnn')")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,12 @@
 Both use stable, named blocks so probes can target layers by name: hidden layer ``i`` is
 ``blocks.i`` with children ``linear`` (or ``conv``), ``norm`` and ``act`` (e.g. ``blocks.3.act``).
 The classifier is ``head``. Initialisation is applied here via ``init.py``.
+
+Options for "why depth is easy now" (chapters/08_diagnostics.ipynb): the MLP's ``norm`` can be a
+BatchNorm or a LayerNorm, and ``residual=True`` adds an identity shortcut around every block whose
+input and output widths match (all but the first), x <- x + act(norm(linear(x))), as in He et
+al. (2016). The CNN (chapters/07_cnn.ipynb) takes a kernel size and a ``readout``: global average
+pooling, or flattening every position into the head as the MNIST-1D baseline CNN does.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from relucourse.config import ModelConfig
 from relucourse.init import init_layer_
 
 ARCHITECTURES = ("mlp", "cnn")
+# How the CNN turns its last feature map into the head's input.
+READOUTS = ("avgpool", "flatten")
 
 
 class Block(nn.Module):
@@ -61,19 +69,27 @@ class MLP(nn.Module):
         init_kwargs: dict[str, Any] | None = None,
         bias_init: float | None = 0.0,
         batchnorm: bool = False,
+        layernorm: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if depth < 1 or width < 1:
             raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        if batchnorm and layernorm:
+            raise ValueError("choose one normalisation: batchnorm or layernorm, not both")
         activation_kwargs = dict(activation_kwargs or {})
         init_kwargs = dict(init_kwargs or {})
         self.activation = activation
         blocks = []
+        # skip[i]: block i has an identity shortcut (residual, and its input is as wide as its output)
+        self.skip: list[bool] = []
         fan_in = in_features
         for _ in range(depth):
             linear = nn.Linear(fan_in, width)
-            norm = nn.BatchNorm1d(width) if batchnorm else nn.Identity()
+            norm = (nn.BatchNorm1d(width) if batchnorm else nn.LayerNorm(width) if layernorm
+                    else nn.Identity())
             blocks.append(Block(linear, norm, get_activation(activation, **activation_kwargs)))
+            self.skip.append(residual and fan_in == width)
             fan_in = width
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(width, out_features)
@@ -85,8 +101,8 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
-        for block in self.blocks:
-            x = block(x)
+        for block, skip in zip(self.blocks, self.skip, strict=True):
+            x = x + block(x) if skip else block(x)
         return self.head(x)
 
 
@@ -95,8 +111,12 @@ class SmallCNN(nn.Module):
 
     ``input_shape`` is one sample's (C, L) for 1-D data (MNIST-1D: (1, 40)) or (C, H, W) for
     images (digits: (1, 8, 8)); inputs arrive flat or shaped and are viewed as (N, *input_shape).
-    Pooling halves each spatial size after every block while it is at least 2, so the 8x8 digits
-    can take as many blocks as MNIST-1D's length 40.
+    Convolutions are "same"-padded (odd ``kernel_size``, padding ``kernel_size // 2``); max pooling
+    halves each spatial size after every block while it is at least 2, so the 8x8 digits can take
+    as many blocks as MNIST-1D's length 40. ``readout="avgpool"`` averages the last feature map
+    over positions before the head; ``"flatten"`` keeps every position (channels x positions
+    inputs to the head), like the MNIST-1D baseline CNN of Greydanus (2020): with three blocks of
+    25 channels on MNIST-1D that is about 5k parameters.
     """
 
     def __init__(
@@ -110,11 +130,17 @@ class SmallCNN(nn.Module):
         bias_init: float | None = 0.0,
         batchnorm: bool = False,
         init_kwargs: dict[str, Any] | None = None,
+        kernel_size: int = 3,
+        readout: str = "avgpool",
     ) -> None:
         super().__init__()
         dims = len(input_shape) - 1
         if dims not in (1, 2):
             raise ValueError(f"input_shape must be (C, L) or (C, H, W), got {input_shape}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1 (same padding), got {kernel_size}")
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; valid: {', '.join(READOUTS)}")
         self.input_shape = tuple(input_shape)
         in_channels = self.input_shape[0]
         conv_cls = nn.Conv1d if dims == 1 else nn.Conv2d
@@ -124,7 +150,7 @@ class SmallCNN(nn.Module):
         blocks = []
         c_in = in_channels
         for c_out in channels:
-            conv = conv_cls(c_in, c_out, kernel_size=3, padding=1)
+            conv = conv_cls(c_in, c_out, kernel_size=kernel_size, padding=kernel_size // 2)
             norm = norm_cls(c_out) if batchnorm else nn.Identity()
             block = Block(conv, norm, get_activation(activation, **activation_kwargs))
             blocks.append(block)
@@ -137,8 +163,10 @@ class SmallCNN(nn.Module):
             self.pool_after.append(min(sizes) >= 2)
             if self.pool_after[-1]:
                 sizes = [s // 2 for s in sizes]
+        self.readout = readout
         self.global_pool = nn.AdaptiveAvgPool1d(1) if dims == 1 else nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(c_in, num_classes)
+        positions = 1 if readout == "avgpool" else int(torch.tensor(sizes).prod())
+        self.head = nn.Linear(c_in * positions, num_classes)
         _init_block_layers([b.linear for b in self.blocks], activation, activation_kwargs, init,
                            dict(init_kwargs or {}), bias_init)
 
@@ -148,7 +176,9 @@ class SmallCNN(nn.Module):
             x = block(x)
             if pool:
                 x = self.pool(x)
-        return self.head(self.global_pool(x).flatten(1))
+        if self.readout == "avgpool":
+            x = self.global_pool(x)
+        return self.head(x.flatten(1))
 
 
 def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
@@ -160,12 +190,13 @@ def build_model(cfg: ModelConfig, in_features: int, num_classes: int,
         return MLP(in_features, num_classes, width=cfg.width, depth=cfg.depth,
                    activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
                    init=cfg.init, init_kwargs=cfg.init_kwargs, bias_init=cfg.bias_init,
-                   batchnorm=cfg.batchnorm)
+                   batchnorm=cfg.batchnorm, layernorm=cfg.layernorm, residual=cfg.residual)
     if cfg.arch == "cnn":
         channels = tuple([cfg.width] * cfg.depth)
         shape = tuple(input_shape) if input_shape is not None else (1, in_features)
         return SmallCNN(shape, num_classes, channels=channels,
                         activation=cfg.activation, activation_kwargs=cfg.activation_kwargs,
                         init=cfg.init, bias_init=cfg.bias_init, batchnorm=cfg.batchnorm,
-                        init_kwargs=cfg.init_kwargs)
+                        init_kwargs=cfg.init_kwargs, kernel_size=cfg.kernel_size,
+                        readout=cfg.readout)
     raise ValueError(f"unknown architecture {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
