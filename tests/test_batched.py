@@ -67,6 +67,18 @@ def test_members_match_single_runs(data, opt: str, activation: str) -> None:
     assert results[0].train_loss[0] != results[1].train_loss[0]
 
 
+@pytest.mark.parametrize("opt", ["sgd_momentum", "adam_betas_cosine", "nesterov_step_clip",
+                                 "rmsprop"])
+def test_members_with_their_own_learning_rates_match_single_runs(data, opt: str) -> None:
+    cfg = BASE.replace(**OPTIMIZERS[opt])
+    lr = cfg.train.lr
+    cfgs = [cfg.replace(**{"train.lr": lr * f, "train.seed": s})
+            for f, s in ((1.0, 0), (0.3, 0), (3.0, 1))]
+    assert len({engine.stack_key(c) for c in cfgs}) == 1  # one stack for the whole LR grid
+    for got, c in zip(engine.train_many(cfgs, data), cfgs, strict=True):
+        assert_same_run(got, experiments.run(c, use_cache=False))
+
+
 def test_members_match_single_runs_with_a_validation_split() -> None:
     cfg = BASE.replace(**{"data.val_fraction": 0.2})
     split = experiments.load_data(cfg, CPU)
@@ -164,7 +176,7 @@ def test_unsupported_configs_raise(data) -> None:
     with pytest.raises(ValueError, match="model config"):
         engine.train_many([BASE, BASE.replace(**{"model.width": 8})], data)
     with pytest.raises(ValueError, match="train config"):
-        engine.train_many([BASE, BASE.replace(**{"train.lr": 0.01})], data)
+        engine.train_many([BASE, BASE.replace(**{"train.momentum": 0.5})], data)
     with pytest.raises(ValueError, match="LayerStats"):
         experiments.sweep([BASE], seeds=(0,), probes=[LayerStats(target="linear")],
                           engine="batched")

@@ -22,7 +22,10 @@ What makes a member identical (within float tolerance) to ``experiments.run`` of
   weight decay), Adam and RMSprop are elementwise, so one optimiser over stacked tensors keeps
   per-model state and gives every member its own update; the schedule scales every member's
   learning rate alike, and ``clip_norm`` clips each member by its own gradient norm. Members
-  must therefore share the ``TrainConfig`` (all but ``seed``);
+  share the ``TrainConfig`` except ``seed`` and ``lr``: since every supported optimiser's step is
+  proportional to the learning rate, the stack steps with one rate and rescales each member's
+  step by its own ratio (so an LR grid x seeds trains as one stack, which is what makes
+  ``tune`` cheap);
 * **divergence**: a member whose training loss is not finite at an evaluation is cut there and
   marked ``diverged_at``, exactly where the loop stops it (the others are unaffected: no
   member's loss depends on another's parameters).
@@ -54,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relucourse.activations import get_activation
-from relucourse.config import ModelConfig, RunConfig, fingerprint
+from relucourse.config import ModelConfig, RunConfig, TrainConfig, fingerprint
 from relucourse.data import Dataset
 from relucourse.experiments import cache
 from relucourse.experiments.runner import ProbeSpec, init_model, load_data, probes_for
@@ -65,6 +68,8 @@ from relucourse.train import Callback, make_optimizer, make_scheduler, note_dive
 ENGINE_NAME = "batched"
 # Fields that may differ between members of one stack (they only change the initial values).
 PER_MEMBER_MODEL_FIELDS = ("init", "init_kwargs", "bias_init")
+# Train fields that may differ: the seed (batch order) and the learning rate (see _shared_train).
+PER_MEMBER_TRAIN_FIELDS = ("seed", "lr")
 SUPPORTED = ("arch='mlp' without batchnorm, any registered activation (prelu included), any init "
              "scheme and bias_init, optimizers sgd (momentum, Nesterov, weight decay), adam and "
              "rmsprop, any schedule and clip_norm")
@@ -103,11 +108,15 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
         if m.batchnorm:
             raise ValueError(f"the batched engine does not support batchnorm=True; supported: "
                              f"{SUPPORTED}. Use experiments.run / sweep(engine='loop') instead.")
+        if m.layernorm or m.residual:  # StackedMLP has neither: it would train a plain MLP
+            raise ValueError(f"the batched engine does not support layernorm=True or "
+                             f"residual=True; supported: {SUPPORTED}. Use experiments.run / "
+                             "sweep(engine='loop') instead.")
         if cfg.data != first.data:
             raise ValueError("all members of one stack must share the data config")
-        if dataclasses.replace(cfg.train, seed=0) != dataclasses.replace(first.train, seed=0):
-            raise ValueError("all members of one stack must share the train config except its seed "
-                             f"({cfg.train} vs {first.train})")
+        if _shared_train(cfg.train) != _shared_train(first.train):
+            raise ValueError("all members of one stack must share the train config except "
+                             f"{', '.join(PER_MEMBER_TRAIN_FIELDS)} ({cfg.train} vs {first.train})")
         if _model_shape(m) != _model_shape(first.model):
             raise ValueError("all members of one stack must share the model config except "
                              f"{', '.join(PER_MEMBER_MODEL_FIELDS)} ({m} vs {first.model})")
@@ -121,7 +130,12 @@ def _model_shape(model: ModelConfig) -> dict[str, Any]:
 
 def stack_key(cfg: RunConfig) -> str:
     """Configs with the same key can share one stack (``sweep`` groups by it)."""
-    return fingerprint(cfg.data, _model_shape(cfg.model), dataclasses.replace(cfg.train, seed=0))
+    return fingerprint(cfg.data, _model_shape(cfg.model), _shared_train(cfg.train))
+
+
+def _shared_train(train: TrainConfig) -> TrainConfig:
+    """The train config with its per-member fields set to placeholders (what members share)."""
+    return dataclasses.replace(train, seed=0, lr=1.0)
 
 
 def build_members(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
@@ -285,6 +299,11 @@ def train_many(
     model.params = dict(zip(params, holder.stacked, strict=True))
     optimizer = make_optimizer(holder, tcfg)
     scheduler = make_scheduler(optimizer, tcfg)
+    # Members may have their own learning rates: the optimiser steps with the first member's, and
+    # every member's step is then rescaled by lr_m / lr_0. All three optimisers' steps (and the
+    # schedules) are proportional to the learning rate, so this is member m's own update.
+    lr_scale = torch.tensor([c.train.lr / tcfg.lr for c in cfgs], device=device)
+    rescale = bool((lr_scale != 1).any())
     batches = _Batches([c.train.seed for c in cfgs], len(y_train), tcfg.batch_size, device)
 
     loss_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = _member_losses
@@ -331,7 +350,13 @@ def train_many(
         losses.sum().backward()
         if tcfg.clip_norm is not None:
             _clip_members_(list(holder.stacked), tcfg.clip_norm)
+        if rescale:
+            before = [p.detach().clone() for p in holder.stacked]
         optimizer.step()
+        if rescale:
+            with torch.no_grad():
+                for p, b in zip(holder.stacked, before, strict=True):
+                    p.copy_(torch.lerp(b, p, lr_scale.view(-1, *([1] * (p.dim() - 1)))))
         if scheduler is not None:
             scheduler.step()
         running += losses.detach()
@@ -382,7 +407,7 @@ def train_many(
                               compile=compile, bf16=bf16),
         )
         if record.diverged_at is not None:
-            note_divergence(label, record.diverged_at, tcfg)
+            note_divergence(label, record.diverged_at, cfg.train)
         last = record.diverged_at or tcfg.steps
         if instrument:
             record.layer_stats = [
