@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import platform
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -127,9 +129,25 @@ def by_mode(fast: T, full: T) -> T:
     return fast if is_fast() else full
 
 
+_PROGRESS_OFF = 0  # > 0 inside ``no_progress()`` blocks
+
+
 def show_progress() -> bool:
-    """Progress bars are on unless ``RELUCOURSE_PROGRESS=0`` (headless CI and site builds)."""
-    return bool(_parse_flag(PROGRESS_ENV, True))
+    """Progress bars are on unless ``RELUCOURSE_PROGRESS=0`` (headless CI and site builds) or
+    inside a ``no_progress()`` block."""
+    return _PROGRESS_OFF == 0 and bool(_parse_flag(PROGRESS_ENV, True))
+
+
+@contextmanager
+def no_progress() -> Iterator[None]:
+    """No progress bars inside the block: a tqdm bar drawn inside a widget's output (an explorer
+    redrawing) is closed before JupyterLab renders it and shows "Error displaying widget"."""
+    global _PROGRESS_OFF
+    _PROGRESS_OFF += 1
+    try:
+        yield
+    finally:
+        _PROGRESS_OFF -= 1
 
 
 def seed_everything(seed: int) -> torch.Generator:

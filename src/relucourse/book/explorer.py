@@ -8,9 +8,12 @@ dropdowns with ``ipywidgets.interact``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
+
+from relucourse.runtime import no_progress
 
 STATIC_ENV = "RELUCOURSE_STATIC"
 
@@ -19,41 +22,82 @@ def is_static() -> bool:
     return os.environ.get(STATIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def explore(draw: Callable[..., Any], **controls: Any) -> Any:
-    """Call ``draw(**values)`` under interactive controls.
+def explore(draw: Callable[..., Any], **controls: Any) -> None:
+    """Call ``draw(**values)`` under interactive controls (returns nothing, so no stray repr).
 
     Each control is an ipywidgets abbreviation as ``interact`` takes it: a list of options for a
-    dropdown, ``(min, max, step)`` for a slider, or a widget. The first option / the given widget
-    value is the default used for the static figure.
+    dropdown, ``(min, max[, step])`` for a slider, or a widget. The first option / the slider's
+    midpoint snapped onto its step grid / the given widget's value is the default, and it is the
+    same number in the live explorer and in the site's still figure (``start``). Progress bars
+    are off while ``draw`` runs (``runtime.no_progress``).
     """
     if is_static():
-        defaults = {name: _default(spec) for name, spec in controls.items()}
+        defaults = {name: start(spec) for name, spec in controls.items()}
         print("Static figure for the default settings "
               f"({', '.join(f'{k}={v}' for k, v in defaults.items())}). "
               "Open this page in Colab or JupyterLab (launch button above) to move the controls.")
-        return draw(**defaults)
+        _quiet(draw)(**defaults)
+        return
+    from IPython.display import display
+
+    display(build(draw, **controls))
+
+
+def build(draw: Callable[..., Any], **controls: Any) -> Any:
+    """The live ``ipywidgets.interactive`` for ``draw``, drawn once with the defaults."""
     import ipywidgets as widgets
 
-    return widgets.interact(draw, **controls)
+    return widgets.interactive(_quiet(draw), **{name: widget(spec) for name, spec in controls.items()})
 
 
-def _default(spec: Any) -> Any:
-    if isinstance(spec, list | tuple) and spec and not isinstance(spec[0], int | float):
-        return spec[0]
+def _quiet(draw: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(draw)
+    def quiet(**values: Any) -> Any:
+        with no_progress():
+            return draw(**values)
+
+    return quiet
+
+
+def widget(spec: Any) -> Any:
+    """The control for an abbreviation, built with an explicit starting value (``start``), so the
+    front end never re-snaps it (a FloatSlider left to itself showed 1.30 where the site drew
+    1.2000000000000002)."""
+    import ipywidgets as widgets
+
+    if hasattr(spec, "value"):
+        return spec
     if isinstance(spec, list):
-        return spec[0]
-    if isinstance(spec, tuple):
-        # The slider's starting value exactly as ipywidgets computes it (_get_min_max_value), so
-        # the site's still figure matches what a live reader first sees: the midpoint, kept in
-        # the type of (hi - lo), then moved down onto the step grid.
-        lo, hi = spec[0], spec[1]
-        diff = hi - lo
-        value = lo + diff / 2
-        if not isinstance(value, type(diff)):
-            value = lo + diff // 2
-        if len(spec) > 2:
-            value = lo + int((value - lo) / spec[2]) * spec[2]
-        return value
+        return widgets.Dropdown(options=spec, value=spec[0])
+    if isinstance(spec, tuple) and len(spec) in (2, 3):
+        if all(isinstance(v, int) for v in spec):
+            return widgets.IntSlider(min=spec[0], max=spec[1], step=spec[2] if len(spec) > 2 else 1,
+                                     value=start(spec))
+        step = spec[2] if len(spec) > 2 else 0.1
+        return widgets.FloatSlider(min=spec[0], max=spec[1], step=step, value=start(spec),
+                                   readout_format=f".{_decimals(step)}f")
+    raise ValueError(f"unsupported control {spec!r}: use a list of options, (min, max[, step]) or "
+                     "an ipywidgets widget")
+
+
+def _decimals(step: float) -> int:
+    text = f"{step:.10f}".rstrip("0")
+    return max(len(text.split(".")[1]) if "." in text else 0, 1)
+
+
+def start(spec: Any) -> Any:
+    """The control's starting value: the widget's value, the first option, or the slider's
+    midpoint snapped onto its step grid (rounded to the step's decimals, so no float noise)."""
     if hasattr(spec, "value"):
         return spec.value
-    return spec
+    if isinstance(spec, list):
+        return spec[0]
+    if isinstance(spec, tuple) and len(spec) in (2, 3):
+        lo, hi = spec[0], spec[1]
+        if all(isinstance(v, int) for v in spec):
+            step = spec[2] if len(spec) > 2 else 1
+            return lo + round((hi - lo) / 2 / step) * step
+        step = spec[2] if len(spec) > 2 else 0.1
+        return round(lo + round((hi - lo) / 2 / step) * step, _decimals(step))
+    raise ValueError(f"unsupported control {spec!r}: use a list of options, (min, max[, step]) or "
+                     "an ipywidgets widget")
