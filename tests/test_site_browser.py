@@ -388,3 +388,13 @@ def test_chapter_quiz_answers_without_errors(open_page: Callable[[str], tuple[An
     assert "correct" in feedback.get_attribute("class").split() and feedback.inner_text().strip()
     page.wait_for_timeout(800)  # jupyterquiz re-typesets 500 ms after drawing
     assert not unexpected(visit.page_errors), f"{docname}: {visit.page_errors}"
+
+
+def test_performance_page_lists_every_notebook_with_its_execution_time() -> None:
+    """The per-page execution-time table (myst-nb's nb-exec-table) covers every notebook page."""
+    html = (SITE / "performance.html").read_text()
+    table = html[html.index("<table", html.index("What each page cost")):]
+    table = table[: table.index("</table>")]
+    for docname in NOTEBOOK_PAGES:
+        assert docname.rsplit("/", 1)[-1] in table, docname
+    assert re.search(r"\d+\.\d+", table), "no execution times in the table"
