@@ -92,3 +92,13 @@ def test_layer_profile() -> None:
     assert ax.get_title() == "Gradient norm per layer" and ax.get_ylabel() == "gradient norm"
     assert ax.get_xlabel().startswith("layer")
     assert plots.layer_profile(values, "v", "t", log=False).get_yscale() == "linear"
+
+
+def test_every_registered_activation_has_its_own_colour() -> None:
+    from relucourse.activations import activation_names
+
+    colours = plots.ACTIVATION_COLORS
+    missing = [a for a in activation_names() if a not in colours]
+    assert not missing, f"give these activations a colour in plots.ACTIVATION_COLORS: {missing}"
+    assert len(set(colours.values())) == len(colours), "two activations share a colour"
+    assert "#F0E442" not in colours.values()  # yellow on white is unreadable

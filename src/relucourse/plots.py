@@ -21,17 +21,24 @@ from relucourse.records import Record
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 ACTIVATION_COLORS = {
+    # Every activation has its own colour (sigmoid and tanh were two similar oranges), and none is
+    # Okabe-Ito's yellow, which is hard to see on the white figure background.
     "sigmoid": "#D55E00",  # vermillion
-    "tanh": "#E69F00",  # orange
+    "tanh": "#CC79A7",  # reddish purple
     "relu": "#0072B2",  # blue
     "leaky_relu": "#56B4E9",  # sky blue
-    "prelu": "#56B4E9",
+    "prelu": "#117733",  # Tol green
     "softplus": "#009E73",  # bluish green
-    "elu": "#CC79A7",  # reddish purple
+    "elu": "#E69F00",  # orange
     "gelu": "#000000",
-    "silu": "#F0E442",  # yellow
-    "relu_leaky_backward": "#CC79A7",
+    "silu": "#AA4499",  # Tol purple
+    "relu_leaky_backward": "#88CCEE",  # Tol cyan
     "identity": "#777777",
+    # Paul Tol's colour-blind-safe "muted" scheme, for activations beyond Okabe-Ito's eight.
+    "selu": "#882255",  # wine
+    "mish": "#44AA99",  # teal
+    "centred_sigmoid": "#999933",  # olive: sigmoid's offset-free twin
+    "shifted_relu": "#332288",  # indigo: ReLU's centred twin
 }
 LINESTYLES = ["-", "--", ":", "-."]
 
