@@ -12,6 +12,8 @@ Formulas:
     tanh(x)     = 2 sigmoid(2x) - 1,            tanh'(x) = 1 - tanh(x)^2 <= 1
     relu(x)     = max(0, x),                    relu'(x) in {0, 1}
     softplus(x) = log(1 + exp(beta x)) / beta,  softplus'(x) = sigmoid(beta x)
+    selu(x)     = lambda (x if x > 0 else alpha (e^x - 1)),  mish(x) = x tanh(softplus(x))
+(the modern family is compared in chapters/06_after_relu.ipynb)
 """
 
 from __future__ import annotations
@@ -72,6 +74,38 @@ class ReLULeakyBackward(nn.Module):
         return f"negative_slope={self.negative_slope}"
 
 
+class CentredSigmoid(nn.Module):
+    """sigmoid(scale * x) - 1/2 = tanh(scale * x / 2) / 2: the sigmoid without its +1/2 offset.
+
+    With scale=4 it is (1/2) tanh(2x), which differs from sigmoid(4x) by the constant 1/2 only, so
+    the pair isolates what zero-centring changes (chapters/02b_zero_centred.ipynb)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.scale * x) - 0.5
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class ShiftedReLU(nn.Module):
+    """max(0, x) - shift. The default shift 1/sqrt(2 pi) = E[relu(z)] for z ~ N(0, 1), so on
+    unit-variance inputs the output has mean 0: ReLU centred, kinks and slopes unchanged."""
+
+    def __init__(self, shift: float = 0.3989422804014327) -> None:
+        super().__init__()
+        self.shift = float(shift)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp_min(0) - self.shift
+
+    def extra_repr(self) -> str:
+        return f"shift={self.shift}"
+
+
 class ShiftedSoftplus(nn.Module):
     """softplus_beta(x) - log(2)/beta: the same bend and slope sigmoid(beta x), without the output
     offset (it is 0 at x = 0, like ReLU). The control that separates a wide bend from a lifted
@@ -120,6 +154,16 @@ _spec("silu", nn.SiLU, "relu", "x * sigmoid(x) (swish)")
 _spec("relu_leaky_backward", ReLULeakyBackward, "relu",
       "ReLU forward, leaky-ReLU gradient backward (custom autograd.Function)")
 _spec("identity", nn.Identity, "linear", "no nonlinearity (a deep linear network)")
+# PyTorch's calculate_gain("selu") = 3/4 gives up self-normalisation on purpose (its documentation
+# says to use "linear", gain 1, for SNNs); init.activation_gain("selu") computes exactly 1.
+_spec("selu", nn.SELU, "selu",
+      "lambda x for x>0, lambda alpha (e^x-1) otherwise (lambda~1.0507, alpha~1.6733); "
+      "self-normalising with LeCun-normal init")
+_spec("mish", nn.Mish, "relu", "x * tanh(softplus(x)); smooth, non-monotonic")
+_spec("centred_sigmoid", CentredSigmoid, "sigmoid",
+      "sigmoid(scale x) - 1/2 = tanh(scale x / 2) / 2; the sigmoid without its offset")
+_spec("shifted_relu", ShiftedReLU, "relu",
+      "max(0, x) - shift (default 1/sqrt(2 pi): mean 0 on unit-variance inputs)")
 
 
 def activation_names() -> tuple[str, ...]:
