@@ -382,14 +382,44 @@ def test_numeric_rejects_precision_that_makes_it_unanswerable() -> None:
     assert quiz.to_jupyterquiz(q)["answers"][0]["range"] == [12344.5, 12345.5]
 
 
-def test_texts_are_markdown_with_html_escaped_and_math_kept() -> None:
+def test_texts_are_markdown_with_html_escaped_and_math_as_mathml() -> None:
     q = {"type": "multiple_choice", "question": "Is `x < y` when $a_1 < b_1$ and *so*?",
          "answers": [{"answer": "<b>yes</b>", "correct": True, "feedback": "x & y"},
                      {"answer": "no", "correct": False, "feedback": "no"}]}
     out = quiz.to_jupyterquiz(q)
-    assert out["question"] == "Is <code>x &lt; y</code> when $a_1 &lt; b_1$ and <em>so</em>?"
+    assert out["question"].startswith("Is <code>x &lt; y</code> when <math ")
+    assert "<msub><mi>a</mi><mn>1</mn></msub><mo>&#x0003C;</mo>" in out["question"]
+    assert out["question"].endswith("</math> and <em>so</em>?") and "$" not in out["question"]
     assert out["answers"][0]["answer"] == "&lt;b&gt;yes&lt;/b&gt;"
     assert out["answers"][0]["feedback"] == "x &amp; y"
+
+
+@pytest.mark.parametrize(("text", "piece"), [
+    ("$\\Var[W]$", "<mo>Var</mo>"), ("$\\E[x^2]$", "<mi>&#x1D53C;</mi>"),
+    ("$$n \\cdot x$$", 'display="block"'), ("\\(x\\)", "<mi>x</mi>")])
+def test_book_macros_and_every_delimiter_become_mathml(text: str, piece: str) -> None:
+    out = quiz.render_inline(text)
+    assert out.startswith("<math") and piece in out, out
+
+
+def test_inline_maths_may_span_lines() -> None:
+    out = quiz.render_block("Here $a +\nb$ and $c$.")
+    assert out.count("<math") == 2 and "$" not in out
+
+
+@pytest.mark.parametrize("text", ["$\\href{javascript:alert(1)}{x}$", "$\\url{javascript:x}$"])
+def test_links_inside_maths_are_refused(text: str) -> None:
+    with pytest.raises(quiz.QuizBankError, match="maths may not contain links"):
+        quiz.render_inline(text)
+
+
+def test_every_shipped_bank_typesets() -> None:
+    for bank_id in quiz.bank_ids():
+        for q in quiz.load_bank(bank_id)["questions"]:
+            for text in [q["question"], q.get("model_answer", ""), q.get("feedback", ""),
+                         *(a[k] for a in q.get("answers", []) for k in ("answer", "feedback"))]:
+                html = quiz.render_block(str(text))
+                assert "$" not in html.replace("&#x00024;", ""), (bank_id, text)
 
 
 # --- open questions -----------------------------------------------------------------------------
@@ -404,7 +434,8 @@ def test_open_question_escapes_and_hides_the_answer() -> None:
     before, details = out.split("<details>", 1)
     assert "onerror" not in before and "Second." not in before  # the answer is only inside <details>
     assert details.startswith("<summary>Show a model answer</summary>")
-    assert "\\(\\sigma'(0) = 1/4\\)" in details  # $..$ becomes MathJax's inline delimiters
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">' in details
+    assert "$" not in details and "\\sigma" not in details  # typeset offline: no raw TeX left
     assert details.count("<p>") == 2 and details.endswith("</details></div>")
 
 

@@ -2,8 +2,11 @@
 
 Texts are rendered here, in Python, so what a reader sees does not depend on the renderer of the
 place the notebook is opened in: Markdown with raw HTML escaped (a ``<`` in a question is text),
-``$...$`` maths kept for MathJax, links only to ``http(s)`` and in-book targets, and no Markdown
-link syntax left over for jupyterquiz's own link rendering in the browser (:mod:`.links`).
+``$...$`` maths converted to MathML (``latex2mathml``), which browsers draw themselves, so quiz
+maths is typeset offline on the site, in JupyterLab and in Colab (jupyterquiz would otherwise
+fetch MathJax from a CDN and leave raw TeX offline), links only to ``http(s)`` and in-book
+targets, and no Markdown link syntax left over for jupyterquiz's own link rendering in the
+browser (:mod:`.links`).
 Nothing here displays anything; :mod:`.display` does.
 """
 
@@ -21,8 +24,12 @@ from typing import Any
 from relucourse.book.quiz import links
 from relucourse.book.quiz.schema import QUESTION_TYPES, QuizBankError, load_bank, numeric_answer
 
-# Math is protected from Markdown (which would eat backslashes and underscores) and left to MathJax.
-MATH = re.compile(r"(\$\$.+?\$\$|\$[^$\n]+?\$|\\\(.+?\\\)|\\\[.+?\\\])", re.DOTALL)
+# Math is protected from Markdown (which would eat backslashes and underscores), then made MathML.
+MATH = re.compile(r"(\$\$.+?\$\$|\$[^$]+?\$|\\\(.+?\\\)|\\\[.+?\\\])", re.DOTALL)  # may span lines
+# The book's MathJax macros (_config.yml, mathjax3_config), which latex2mathml does not know.
+MACROS = {"Var": r"\operatorname{Var}", "E": r"\mathbb{E}"}
+_LINKING = re.compile(r"\\(href|url)(?![A-Za-z])")
+_MACRO = re.compile(r"\\(" + "|".join(MACROS) + r")(?![A-Za-z])")
 COLAB_BASE = "https://colab.research.google.com/github"
 
 
@@ -37,32 +44,42 @@ def _markdown() -> Any:
     return md
 
 
-def _with_math(text: str, render: Callable[[str], str], mathjax_delimiters: bool) -> str:
-    """Render ``text`` with its math spans swapped for inert placeholders, then put them back."""
+def to_mathml(span: str) -> str:
+    """One TeX span (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``) as a MathML ``<math>``."""
+    from latex2mathml.converter import convert
+
+    if _LINKING.search(span):  # latex2mathml turns \href into a MathML href attribute: a live link
+        raise QuizBankError(f"maths may not contain links ({span!r}); put links in the text")
+    display = span.startswith(("$$", "\\["))
+    body = span[2:-2] if span.startswith(("$$", "\\(", "\\[")) else span[1:-1]
+    body = _MACRO.sub(lambda m: MACROS[m.group(1)], body)
+    try:
+        return convert(body, display="block" if display else "inline")
+    except Exception as err:  # latex2mathml raises several kinds; say which span, never hide it
+        raise QuizBankError(f"cannot typeset the maths {span!r} ({type(err).__name__}: {err})") from err
+
+
+def _with_math(text: str, render: Callable[[str], str]) -> str:
+    """Render ``text`` with its math spans swapped for inert placeholders, then put them back as
+    MathML."""
     spans: list[str] = []
 
     def stash(match: re.Match[str]) -> str:
-        part = match.group(0)
-        if mathjax_delimiters:  # $..$ -> \(..\): what Sphinx's MathJax looks for outside jupyterquiz
-            if part.startswith("$$"):
-                part = r"\[" + part[2:-2] + r"\]"
-            elif part.startswith("$"):
-                part = r"\(" + part[1:-1] + r"\)"
-        spans.append(html.escape(part, quote=False))
+        spans.append(to_mathml(match.group(0)))
         return f"RCQMATH{len(spans) - 1}X"
 
-    rendered = render(MATH.sub(stash, text))
-    return links.neutralise(re.sub(r"RCQMATH(\d+)X", lambda m: spans[int(m.group(1))], rendered))
+    rendered = links.neutralise(render(MATH.sub(stash, text)))
+    return re.sub(r"RCQMATH(\d+)X", lambda m: spans[int(m.group(1))], rendered)
 
 
 def render_inline(text: str) -> str:
-    """Inline Markdown to HTML, raw HTML escaped, ``$math$`` kept for jupyterquiz's MathJax step."""
-    return _with_math(str(text).strip(), _markdown().renderInline, mathjax_delimiters=False)
+    """Inline Markdown to HTML, raw HTML escaped, ``$math$`` as MathML."""
+    return _with_math(str(text).strip(), _markdown().renderInline)
 
 
 def render_block(text: str) -> str:
-    """Block Markdown to HTML (paragraphs, lists), raw HTML escaped, math as ``\\(...\\)``."""
-    return _with_math(str(text).strip(), _markdown().render, mathjax_delimiters=True)
+    """Block Markdown to HTML (paragraphs, lists), raw HTML escaped, math as MathML."""
+    return _with_math(str(text).strip(), _markdown().render)
 
 
 def to_jupyterquiz(q: dict[str, Any], reference: str = "") -> dict[str, Any]:
