@@ -2,46 +2,102 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from relucourse.book import explorer
 
 
 class Draw:
+    """A draw function that plots its values (the static explorer keeps each figure)."""
+
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, **values: object) -> str:
+    def __call__(self, **values: object) -> None:
+        import matplotlib.pyplot as plt
+
         self.calls.append(values)
-        return "drawn"
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.set_title(str(values))
+        print("drew", values)
+        plt.show()
 
 
-def test_static_mode_draws_once_with_defaults(monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch, agg) -> list[object]:
+    """What explore() displays."""
+    out: list[object] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: out.append(obj))
+    return out
+
+
+def frames(html: str) -> dict:
+    payload = re.search(r'<script type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert payload is not None
+    return json.loads(payload.group(1).replace("<\\/", "</"))
+
+
+def test_static_mode_shows_every_combination_as_html_frames(monkeypatch: pytest.MonkeyPatch,
+                                                            shown: list[object]) -> None:
     monkeypatch.setenv(explorer.STATIC_ENV, "1")
     draw = Draw()
-    out = explorer.explore(draw, activation=["relu", "sigmoid"], depth=(2, 20, 2), lr=(0.0, 1.0),
-                           widths=[8, 16], seed=(0, 9))
-    assert out is None  # nothing for the notebook to print under the figure
-    assert draw.calls == [{"activation": "relu", "depth": 10, "lr": 0.5, "widths": 8, "seed": 4}]
-    note = capsys.readouterr().out
-    assert "Static figure" in note and "activation=relu" in note and "Colab" in note
+    assert explorer.explore(draw, activation=["relu", "sigmoid"], depth=(2, 6, 2)) is None
+    (out,) = shown
+    page = out.data
+    assert {"activation": "relu", "depth": 4} in draw.calls and len(draw.calls) == 2 * 3
+    assert not plt_figures_left()
+    data = frames(page)
+    first = re.search(r'<img [^>]*src="data:image/png;base64,([^"]+)"', page)
+    assert first is not None and first.group(1) == data["frames"]["[0,1]"]["img"]  # the default
+    assert set(data["frames"]) == {f"[{a},{d}]" for a in range(2) for d in range(3)}
+    assert data["defaults"] == [0, 1] and not data["oneAtATime"]
+    assert page.count('<input type="range"') == 1 and page.count("<select") == 1
+    assert "Interactive on this page" in page and "drew" in page
+    assert "cdn" not in page.lower() and "<script src" not in page  # self-contained
 
 
-def test_static_defaults_respect_the_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(explorer.STATIC_ENV, "true")
-    draw = Draw()
-    explorer.explore(draw, n=(0, 10, 4))
-    assert draw.calls == [{"n": 4}]  # midpoint 5 rounded down onto the slider's grid
-
-
-def test_static_widget_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ipywidgets as widgets
-
+def test_large_grids_are_drawn_one_control_at_a_time(monkeypatch: pytest.MonkeyPatch,
+                                                      shown: list[object]) -> None:
     monkeypatch.setenv(explorer.STATIC_ENV, "1")
     draw = Draw()
-    explorer.explore(draw, w=widgets.IntSlider(value=7, min=0, max=10))
-    assert draw.calls == [{"w": 7}]
+    explorer.explore(draw, a=list(range(6)), b=list(range(6)), depth=(5, 50, 5))
+    data = frames(shown[0].data)
+    assert data["oneAtATime"]
+    assert len(draw.calls) == len(data["frames"]) <= 6 + 6 + 9
+    assert "Move one control at a time" in shown[0].data
+
+
+def test_slider_values_keep_the_default_and_thin_the_grid() -> None:
+    from relucourse.book import static_explorer
+
+    depths = static_explorer.slider_values((2, 20, 1), 11)
+    assert len(depths) == 9 and depths[0] == 2 and depths[-1] == 20 and 11 in depths
+    assert depths == sorted(set(depths))
+    values = static_explorer.slider_values((0.5, 2.0, 0.1), 1.3)
+    assert 1.3 in values and len(values) <= 10 and values[0] == 0.5 and values[-1] == 2.0
+    assert static_explorer.slider_values((0, 10, 4), 4) == [0, 4, 8]
+
+
+def test_a_draw_without_a_figure_is_named(monkeypatch: pytest.MonkeyPatch,
+                                          shown: list[object]) -> None:
+    monkeypatch.setenv(explorer.STATIC_ENV, "1")
+    with pytest.raises(ValueError, match="made no matplotlib figure"):
+        explorer.explore(lambda n: None, n=[1, 2])
+
+
+def test_json_in_the_page_cannot_close_its_script() -> None:
+    from relucourse.book import static_explorer
+
+    assert "</" not in static_explorer._json_for_script({"x": "</script><script>alert(1)"})
+
+
+def plt_figures_left() -> list[int]:
+    import matplotlib.pyplot as plt
+
+    return plt.get_fignums()
 
 
 @pytest.mark.parametrize("value", ["", "0", "no"])

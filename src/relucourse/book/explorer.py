@@ -1,9 +1,10 @@
-"""Interactive explorers for the labs: live ipywidgets in a kernel, a still figure on the site.
+"""Interactive explorers for the labs: live ipywidgets in a kernel, precomputed frames on the site.
 
 A widget on the static site would be dead (its kernel is gone), so when ``RELUCOURSE_STATIC=1``
-(set by ``make book`` / ``make test``) ``explore`` draws the figure once for the default values and
-says how to get the live version. Everywhere else (JupyterLab, Colab, nbval) it builds sliders and
-dropdowns with ``ipywidgets.interact``.
+(set by ``make book`` / ``make test``) ``explore`` draws a grid of frames at build time and shows
+them as a self-contained HTML explorer whose controls work without a kernel
+(``static_explorer``). Everywhere else (JupyterLab, Colab, nbval) it builds live sliders and
+dropdowns with ``ipywidgets.interactive``. Both start from the same values (``start``).
 """
 
 from __future__ import annotations
@@ -31,16 +32,29 @@ def explore(draw: Callable[..., Any], **controls: Any) -> None:
     same number in the live explorer and in the site's still figure (``start``). Progress bars
     are off while ``draw`` runs (``runtime.no_progress``).
     """
-    if is_static():
-        defaults = {name: start(spec) for name, spec in controls.items()}
-        print("Static figure for the default settings "
-              f"({', '.join(f'{k}={v}' for k, v in defaults.items())}). "
-              "Open this page in Colab or JupyterLab (launch button above) to move the controls.")
-        _quiet(draw)(**defaults)
-        return
-    from IPython.display import display
+    from IPython.display import HTML, display
 
+    if is_static():
+        display(HTML(static_html(draw, **controls)))
+        return
     display(build(draw, **controls))
+
+
+def static_html(draw: Callable[..., Any], **controls: Any) -> str:
+    """The site's explorer: frames of ``draw`` over a grid of the controls' values, as HTML."""
+    from relucourse.book import static_explorer
+
+    defaults = {name: start(spec) for name, spec in controls.items()}
+    values, sliders = {}, []
+    for name, spec in controls.items():
+        if isinstance(spec, tuple):
+            values[name] = static_explorer.slider_values(spec, defaults[name])
+            sliders.append(name)
+        elif isinstance(spec, list):
+            values[name] = list(spec)
+        else:  # a widget: its options, or just its value
+            values[name] = list(getattr(spec, "options", [spec.value]))
+    return static_explorer.render(_quiet(draw), values, defaults, sliders)
 
 
 def build(draw: Callable[..., Any], **controls: Any) -> Any:
