@@ -35,7 +35,7 @@ lint:
 	$(BIN)/ruff check src tests benchmarks chapters labs quizzes
 
 test-unit:
-	$(BIN)/python -m pytest -q -m "not browser and not stress" tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser and not stress" tests
 
 ## The notebooks' timing claims, each run 10 times while two busy processes load both cores.
 test-stress:
