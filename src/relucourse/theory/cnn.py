@@ -229,3 +229,34 @@ def _fields(model: ModelConfig) -> dict[str, object]:
     import dataclasses
 
     return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The chapter's run sizes in the active mode (``runtime.by_mode``): one place, so the
+    training cells and the self-contained timing cell use the same network and batch."""
+
+    width: int
+    steps: int
+    eval_every: int
+    batch_size: int
+    target_error: float  # training-error target (Krizhevsky et al.'s 25% at full size)
+    target_acc: float  # test-accuracy target
+
+
+def mnist1d_sizes() -> Sizes:
+    """MNIST-1D: 8 channels and 200 steps of batch 64 in fast mode; the baseline's 25 channels,
+    2000 steps of batch 128 and Krizhevsky's 25% training error at full size."""
+    from relucourse.runtime import by_mode
+
+    return Sizes(width=by_mode(8, 25), steps=by_mode(200, 2000), eval_every=by_mode(20, 25),
+                 batch_size=by_mode(64, 128), target_error=by_mode(0.5, 0.25),
+                 target_acc=by_mode(0.5, 0.9))
+
+
+def digits_sizes() -> Sizes:
+    """The 8x8 digits (2-D convolutions): an easier task, so shorter runs."""
+    from relucourse.runtime import by_mode
+
+    return Sizes(width=by_mode(8, 16), steps=by_mode(60, 600), eval_every=by_mode(6, 30),
+                 batch_size=64, target_error=0.25, target_acc=by_mode(0.8, 0.95))
