@@ -116,3 +116,24 @@ def underflow_to_zero(fn: Callable[[torch.Tensor], torch.Tensor], lo: float = -2
     x = torch.linspace(lo, hi, points, dtype=torch.float64).to(dtype)
     zero = fn(x) == 0
     return x[zero][-1].item() if zero.any() else None
+
+
+# --------------------------------------------------------------------------------------------
+# The output offset, and what it does to the signal at initialisation (chapter section 2)
+# --------------------------------------------------------------------------------------------
+
+
+def mean_share(activation: str, **activation_kwargs: object) -> float:
+    """E[phi(z)]^2 / E[phi(z)^2] for z ~ N(0, 1): the share of a layer's output second moment that
+    is its mean. With zero-mean weights, the next layer's pre-activation gets n Var[w] E[phi]^2 of
+    input-independent variance from it (a random offset per unit, the same for every input), so a
+    large share is signal that carries nothing about the input. relu: 1/pi ~ 0.32; softplus:
+    ~0.71; softplus - log 2 ("shifted"): ~0.05; tanh: 0."""
+    from relucourse.activations import activation_fn
+    from relucourse.init import gaussian_expectation
+
+    phi = activation_fn(activation, **activation_kwargs)
+    with torch.no_grad():
+        mean = gaussian_expectation(phi)
+        second = gaussian_expectation(lambda z: phi(z) ** 2)
+    return mean**2 / second
