@@ -49,9 +49,9 @@ from torch import nn
 from relucourse.activations import activation_fn, derivative, get_activation
 from relucourse.answers import quiz_answer
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from relucourse.init import activation_gain
-from relucourse.stats import mean_std
+from relucourse.init import activation_gain, gaussian_expectation
 from relucourse.theory.kaiming import gaussian_second_moment
+from relucourse.theory.zero_centred import beyond_spread  # noqa: F401  (re-exported for ch. 6)
 
 # The activations this chapter compares, ReLU first as the baseline.
 FAMILY = ("relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish")
@@ -267,19 +267,15 @@ def selu_statistics(depth: int = 32, width: int = 256, weight_scale2: float = 1.
     return LayerMoments(means, variances)
 
 
-def selu_moment_map(mean: float, var: float, weight_scale2: float = 1.0,
-                    cells: int = 20_000) -> tuple[float, float]:
+def selu_moment_map(mean: float, var: float, weight_scale2: float = 1.0) -> tuple[float, float]:
     """Klambauer et al.'s map g: (mean, var) of a layer's SELU outputs -> those of the next, for
     zero-mean weights with n Var[W] = ``weight_scale2`` (so the pre-activation is N(0,
     weight_scale2 (var + mean^2)) by the central limit theorem, since sum w = 0 on average)."""
     q = weight_scale2 * (var + mean**2)
-    sd = math.sqrt(q)
-    edges = torch.linspace(-12.0, 12.0, 2 * (cells // 2) + 1, dtype=torch.float64)
-    u = (edges[1:] + edges[:-1]) / 2
-    density = torch.exp(-u**2 / 2) / math.sqrt(2 * math.pi) * (edges[1] - edges[0])
-    s = SELU_LAMBDA * torch.where(u * sd > 0, u * sd, SELU_ALPHA * torch.expm1(u * sd))
-    m1 = float((s * density).sum())
-    m2 = float((s**2 * density).sum())
+    selu = get_activation("selu").double()
+    with torch.no_grad():
+        m1 = gaussian_expectation(selu, q)
+        m2 = gaussian_expectation(lambda z: selu(z) ** 2, q)
     return m1, m2 - m1**2
 
 
@@ -301,14 +297,6 @@ def depth_configs(activations: Sequence[str], depths: Sequence[int], width: int,
             out[f"{name}, depth {depth}"] = RunConfig(
                 data=DataConfig(name="mnist1d", val_fraction=val_fraction), model=model, train=train)
     return out
-
-
-def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
-    """True when the two groups' means differ by more than the sum of their standard deviations
-    over seeds (their mean ± std intervals do not overlap): the chapter's "exceeds the seed-to-seed
-    spread"."""
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    return abs(ma - mb) > sa + sb
 
 
 # --- cost of one training step ----------------------------------------------------------------------

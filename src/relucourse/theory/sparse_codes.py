@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from relucourse.answers import quiz_answer
 from relucourse.probes import capture
 
 
@@ -166,6 +167,7 @@ def unit_usage(mask: torch.Tensor, labels: torch.Tensor) -> Usage:
         distinct_patterns=len(patterns) / len(mask))
 
 
+@quiz_answer
 def pattern_capacity_log2(units: int, active_units: int) -> float:
     """log2 of the number of distinct active sets with exactly ``active_units`` of ``units`` on:
     log2 C(units, k). A local (one-hot) code has only ``units`` patterns (log2 units)."""

@@ -39,6 +39,8 @@ from torch import nn
 
 from relucourse.activations import activation_fn
 from relucourse.answers import quiz_answer
+from relucourse.init import gaussian_expectation
+from relucourse.stats import mean_std
 
 # E[relu(z)] for z ~ N(0, 1): the mean a ReLU layer adds to unit-variance pre-activations.
 RELU_MEAN_AT_UNIT_VARIANCE = 1.0 / math.sqrt(2.0 * math.pi)
@@ -55,15 +57,20 @@ def offset_identity_error(scale: float = 4.0, lo: float = -20.0, hi: float = 20.
 
 
 @quiz_answer
-def gaussian_mean(activation: str, variance: float = 1.0, cells: int = 20_000,
-                  **activation_kwargs: object) -> float:
-    """E[phi(z)] for z ~ N(0, variance) by the midpoint rule on [-12 sd, 12 sd] (relu at variance
-    1: 1/sqrt(2 pi) ~ 0.399; tanh: 0; sigmoid: 1/2): the mean a layer hands to the next at init."""
+def gaussian_mean(activation: str, variance: float = 1.0, **activation_kwargs: object) -> float:
+    """E[phi(z)] for z ~ N(0, variance) by quadrature (``init.gaussian_expectation``): the mean a
+    layer hands to the next at init (relu at variance 1: 1/sqrt(2 pi) ~ 0.399; tanh 0; sigmoid 1/2)."""
     phi = activation_fn(activation, **activation_kwargs)
-    edges = torch.linspace(-12.0, 12.0, 2 * (cells // 2) + 1, dtype=torch.float64)
-    u = (edges[1:] + edges[:-1]) / 2
-    density = torch.exp(-u**2 / 2) / math.sqrt(2 * math.pi) * (edges[1] - edges[0])
-    return float((phi(u * math.sqrt(variance)).detach() * density).sum())
+    with torch.no_grad():
+        return gaussian_expectation(phi, variance)
+
+
+def beyond_spread(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when two groups of runs (one value per seed) have means that differ by more than the
+    sum of their standard deviations, i.e. their mean ± std intervals do not overlap: what the
+    course calls a difference that "exceeds the seed-to-seed spread"."""
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    return abs(ma - mb) > sa + sb
 
 
 # --- the sign of the weight gradient's rows -------------------------------------------------------
@@ -139,8 +146,10 @@ class Descent:
     lr: float
     path: list[tuple[float, float]]  # the weights after each step, starting point first
     losses: list[float]
-    same_sign_updates: float  # share of per-example updates (at the start) whose two components
-    # share a sign: 1 when every input is positive
+    moment: tuple[tuple[float, float], tuple[float, float]]  # E[h h^T]: loss = (w-w*)^T M (w-w*)/2
+    # Share of per-example updates (at the start) whose two components share a sign: 1 when
+    # every input is positive.
+    same_sign_updates: float
 
     def steps_to(self, tolerance: float) -> int | None:
         """First step whose loss is <= ``tolerance`` (None if never)."""
@@ -171,7 +180,8 @@ def descent(offset: float, lr: float, steps: int = 200, n: int = 256, seed: int 
         losses.append(0.5 * residual.pow(2).mean().item())
         w = w - lr * (h.T @ residual) / n
         path.append(tuple(w.tolist()))
-    return Descent(offset, lr, path[:-1], losses, same)
+    m = (h.T @ h / n).tolist()
+    return Descent(offset, lr, path[:-1], losses, (tuple(m[0]), tuple(m[1])), same)
 
 
 def best_descent(offset: float, lrs: Sequence[float], tolerance: float = 1e-6, steps: int = 2000,
@@ -191,6 +201,21 @@ def toy_condition_number(offset: float, n: int = 256, seed: int = 0) -> float:
     """Condition number of E[h h^T] for the toy inputs h = offset + U(-1/2, 1/2)^2 (offset 1/2:
     about 7; offset 0: about 1)."""
     return condition_number(_toy_inputs(offset, n, seed))
+
+
+# --- biases absorb an offset in the forward pass ------------------------------------------------
+
+@torch.no_grad()
+def absorb_offset_into_biases_(model: nn.Module, offset: float) -> nn.Module:
+    """Add ``offset * W.sum(1)`` to the bias of every layer fed by an activation (hidden layers
+    2..L and the head), in place: an MLP whose activation is phi computes, after this, exactly what
+    the same weights compute with phi + offset. So sigmoid(4x) and tanh(2x)/2 networks (offset 1/2),
+    or ReLU and shifted ReLU networks, represent the same functions: the offset is a
+    reparametrisation, and only how gradient descent moves through the weights differs."""
+    layers = [block.linear for block in model.blocks[1:]] + [model.head]
+    for layer in layers:
+        layer.bias.add_(offset * layer.weight.sum(dim=1))
+    return model
 
 
 # --- BatchNorm centres what the weight gradient sees ---------------------------------------------
