@@ -222,15 +222,22 @@ rc.book.explorer.explore(draw, depth=(2, 20, 1), activation=["sigmoid", "tanh", 
 # %% [markdown]
 # <details><summary>What you should find</summary>
 #
-# * **sigmoid**: a straight line on the log scale with every init; the slope changes with the init,
-#   but no standard init makes it level, because $\sigma' \le 1/4$ would need $n\,\mathrm{Var}[W] = 16$,
-#   which saturates the units.
+# * **sigmoid**: a straight line on the log scale with every init offered; the slope changes with the
+#   init, but none of these makes it level. Each layer scales $\|\delta\|$ by about $\sqrt{\chi}$,
+#   where $\chi = n\,\mathrm{Var}[W]\,\mathbb{E}[\sigma'(z)^2]$ at the pre-activations' fixed point
+#   (chapter 2, section 1). Larger weights raise $\chi$, but slowly, because they also spread the
+#   pre-activations into the flatter parts of $\sigma$: at $n\,\mathrm{Var}[W] = 16$, where the bound
+#   $\sigma' \le 1/4$ would first allow a gain of 1, $\chi$ is well below 1, and with zero biases it
+#   reaches 1 only near $n\,\mathrm{Var}[W] \approx 100$, far above any standard scheme. At that scale
+#   the profile is level (the cell below checks it), but chapter 2 shows why that network is still a
+#   poor one: most units are near-binary and the forward signal keeps little of the input.
 # * **tanh** and **ReLU** with the default init: level profiles whose height sinks as you add
-#   layers (the forward signal fades). With `kaiming_normal` (gain $\sqrt 2$ for ReLU, $5/3$ for tanh)
-#   the height stays put: that is the subject of the Kaiming chapter.
+#   layers (the forward signal fades). With `kaiming_normal` (each activation's own gain) the height
+#   stays put: that is the subject of the Kaiming chapter.
 # </details>
 #
-# The cell below checks those statements at depths 5 and 20 (seed 0), so they stay true:
+# The cell below checks those statements at depths 5 and 20 (seed 0), so they stay true, including
+# that the measured per-layer factor of the sigmoid profiles is $\sqrt{\chi}$ of each init's scale:
 
 
 # %%
@@ -243,8 +250,30 @@ for init in ("pytorch_default", "xavier_normal", "kaiming_normal"):
         print(f"{act:8s} {init:16s} depth 20: layer 1 / layer 20 = {summary[(act, init)][0]:8.1e}, "
               f"last-layer height depth 20 / depth 5 = {summary[(act, init)][1]:8.1e}")
 
+# sigmoid: the measured per-layer factor against sqrt(chi) at each init's scale, and at unit gain
+unit = G.unit_gain_n_var("sigmoid")
+chi16 = G.backward_gain("sigmoid", 16.0)
+print(f"chi at n Var[W] = 16: {chi16:.2f}; chi reaches 1 at n Var[W] = {unit:.0f}")
+scales = {}
+for init in ("pytorch_default", "xavier_normal", "kaiming_normal"):
+    scales[init] = (init, {}, G.model_n_var(rc.ModelConfig(width=64, depth=3, activation="sigmoid",
+                                                           init=init)))
+kaiming_n_var = scales["kaiming_normal"][2]
+scales["unit gain"] = ("kaiming_normal", {"init_kwargs": {"scale": (unit / kaiming_n_var) ** 0.5}},
+                       unit)
+factors = {}
+for name, (init, extra, n_var) in scales.items():
+    p20 = G.init_gradient_profile("sigmoid", 20, x_batch, y_batch, init=init, seeds=(0,), **extra)
+    factors[name] = (G.per_layer_factor(p20), G.backward_gain("sigmoid", n_var) ** 0.5,
+                     G.first_to_last(p20))
+    print(f"sigmoid, {name:16s} n Var[W] = {n_var:6.2f}: per-layer factor {factors[name][0]:.3f}, "
+          f"sqrt(chi) = {factors[name][1]:.3f}, layer 1 / layer 20 = {factors[name][2]:.1e}")
+
 assert all(summary[("sigmoid", i)][0] < 1e-6 for i in ("pytorch_default", "xavier_normal",
                                                       "kaiming_normal"))
+assert all(abs(f / s - 1) < 0.15 for f, s, _ in factors.values())  # the factor is sqrt(chi)
+assert chi16 < 0.5 and 90 < unit < 115
+assert factors["unit gain"][2] > 1e-2                                # unit gain: nearly level
 for act in ("tanh", "relu"):
     assert 0.1 < summary[(act, "pytorch_default")][0] < 10      # level ...
     assert summary[(act, "pytorch_default")][1] < 1e-2          # ... but sinking with depth
@@ -252,4 +281,4 @@ for act in ("tanh", "relu"):
 
 
 # %% [markdown]
-# Next: the chapter's section on BatchNorm, and the ReLU lab.
+# Next: the chapter's sections on training at depth and on BatchNorm, and the ReLU lab.
