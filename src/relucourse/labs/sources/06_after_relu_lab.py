@@ -242,11 +242,11 @@ checks.check_self_normalisation(moments)
 
 # %% [markdown]
 # **What you should see.** The chapter explains the four curves: the fixed point $(0, 1)$ is
-# stable for LeCun-normal weights; AlphaDropout sets dropped units to $-\lambda\alpha$ and corrects mean and variance
-# affinely, so it keeps the fixed point; doubling $n\operatorname{Var}[W]$ removes it; ordinary
-# dropout's $1/(1-p)$ rescaling of the survivors raises the variance, and the statistics settle
-# elsewhere. Try other starting points: `x = 3 * torch.randn(...) + 1` converges to the same
-# $(0, 1)$ within a few layers.
+# stable for LeCun-normal weights; AlphaDropout sets dropped units to $-\lambda\alpha$ and
+# corrects mean and variance affinely, so it keeps the fixed point; doubling
+# $n\operatorname{Var}[W]$ removes it; ordinary dropout's $1/(1-p)$ rescaling of the survivors
+# raises the variance, and the statistics settle elsewhere. Try other starting points:
+# `x = 3 * torch.randn(...) + 1` converges to the same $(0, 1)$ within a few layers.
 
 
 # %% [markdown]
