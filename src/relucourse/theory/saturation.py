@@ -641,16 +641,16 @@ def compare(numel: int, widths: tuple[int, ...] = (64, 256, 1024), depth: int = 
             batch: int = 256, device: torch.device | str = "cpu", repeats: int = 7) -> CostComparison:
     """Time sigmoid vs ReLU on a tensor of ``numel`` elements and in MLP steps of each width.
 
-    After a warm-up, everything is timed interleaved, call by call (``timing.interleaved``), so a
-    slow spell on a shared machine hits all of them rather than one; each entry is the median of
-    ``repeats`` calls.
+    Each pair (the activations alone; the two steps at one width) is timed on its own, interleaved
+    call by call (``timing.interleaved``), so a slow spell on a shared machine hits both members of
+    a pair rather than one, and a wide layer's step does not sit between the two small calls it is
+    compared with (timed together, the 1024-wide steps evicted the caches of the activation-alone
+    calls and made their ratio swing from 0.9 to 3 under load). Each entry is the median of
+    ``repeats`` samples.
     """
     names = ("sigmoid", "relu")
-    fns: dict[str, Callable[[], object]] = {
-        f"{n} alone": activation_step(n, numel, device) for n in names}
-    for w in widths:
-        fns.update({f"{n} width {w}": train_step(n, w, depth, batch, device) for n in names})
-    timed = interleaved(fns, repeats=repeats, warmup=2, device=device)
-    return CostComparison(torch.device(device).type, numel,
-                          {n: timed[f"{n} alone"] for n in names},
-                          {w: {n: timed[f"{n} width {w}"] for n in names} for w in widths})
+    act = interleaved({n: activation_step(n, numel, device) for n in names}, repeats=repeats,
+                      warmup=2, device=device)
+    steps = {w: interleaved({n: train_step(n, w, depth, batch, device) for n in names},
+                            repeats=repeats, warmup=2, device=device) for w in widths}
+    return CostComparison(torch.device(device).type, numel, act, steps)
