@@ -169,3 +169,77 @@ def test_summary_table_and_panel(data: rc.data.Dataset) -> None:
     assert len(fig.axes) == 8
     with pytest.raises(ValueError, match="unknown kind"):
         d.flagged("sad")
+
+
+def test_distinct_units() -> None:
+    x = torch.randn(30, 1)
+    assert dg.distinct_units(x.repeat(1, 5)) == 1
+    assert dg.distinct_units(torch.cat([x.repeat(1, 3), -x.repeat(1, 2)], 1)) == 2
+    assert dg.distinct_units(torch.randn(30, 7)) == 7
+
+
+# --- the "Fix the broken network" lab's checkers (labs/08_fix_the_network_lab.ipynb) ----------
+
+def _lab_networks() -> dict[str, rc.RunConfig]:
+    from relucourse.labs import source
+
+    src = source.load("08_fix_the_network_lab")
+    namespace: dict = {}
+    setup = next(c for c in src.cells if c.kind == "code" and "BROKEN = {" in c.text)
+    code = "\n".join(line for line in setup.lines if not line.startswith(("rt =", "lab =", "data =")))
+    exec(code, namespace)
+    return namespace["BROKEN"]
+
+
+@pytest.fixture(scope="module")
+def lab_networks() -> dict[str, rc.RunConfig]:
+    return _lab_networks()
+
+
+def test_lab_causes_right_and_wrong(lab_networks: dict, data: rc.data.Dataset,
+                                    capsys: pytest.CaptureFixture) -> None:
+    from relucourse.labs.checks import CheckFailed
+    from relucourse.labs.checks import diagnostics as checks
+
+    diags = {k: dg.diagnose(cfg, data=data, every=20) for k, cfg in lab_networks.items()}
+    for network, truth in checks.ANSWERS.items():
+        assert diags[network].flagged(checks.FLAGS[truth][0])  # the tool agrees with the key
+        checks.check_cause(f" {truth.upper()} ", network, diags[network])  # case and spaces
+        assert f"[ok] network {network}: {truth}" in capsys.readouterr().out
+        for wrong in set(checks.CAUSES) - {truth}:
+            with pytest.raises(CheckFailed) as err:
+                checks.check_cause(wrong, network, diags[network])
+            assert truth not in str(err.value).split(":")[0]  # the hint does not name the answer
+    with pytest.raises(CheckFailed, match="not one of the causes"):
+        checks.check_cause("vanishing", "A", diags["A"])
+    with pytest.raises(CheckFailed, match="should be a string"):
+        checks.check_cause(3, "A", diags["A"])
+    with pytest.raises(CheckFailed, match="consequence, not the cause"):
+        checks.check_cause("dead", "C", diags["C"])  # C's units do die, after exploding
+
+
+def test_lab_fixes(lab_networks: dict, data: rc.data.Dataset) -> None:
+    from relucourse.labs.checks import CheckFailed
+    from relucourse.labs.checks import diagnostics as checks
+
+    broken = lab_networks
+    with pytest.raises(CheckFailed, match="unchanged"):
+        checks.check_fix(broken["B"], "B", broken["B"], data)
+    with pytest.raises(CheckFailed, match="should be a RunConfig"):
+        checks.check_fix("bias 0", "B", broken["B"], data)
+    with pytest.raises(CheckFailed, match="not the experiment"):
+        checks.check_fix(broken["B"].replace(**{"train.steps": 2000}), "B", broken["B"], data)
+    # the cause removed but a second problem left: saturation gone, vanishing gradient remains
+    xavier = broken["A"].replace(**{"model.init": "xavier_normal", "model.init_kwargs": {}})
+    with pytest.raises(CheckFailed, match="second problem"):
+        checks.check_fix(xavier, "A", broken["A"], data)
+    # clipping bounds the steps, but the activations still explode
+    with pytest.raises(CheckFailed, match="still raises exploding"):
+        checks.check_fix(broken["C"].replace(**{"train.clip_norm": 1.0}), "C", broken["C"], data)
+    fixed = checks.check_fix(broken["C"].replace(**{"model.batchnorm": True}), "C", broken["C"],
+                             data)
+    assert fixed.record.final_train_loss < checks.LOSS_THRESHOLD
+    # every broken network fails its own check
+    for network, cfg in broken.items():
+        with pytest.raises(CheckFailed):
+            checks.check_fix(cfg.replace(**{"train.lr": cfg.train.lr * 1.0001}), network, cfg, data)

@@ -104,6 +104,20 @@ def identical_units(acts: torch.Tensor) -> bool:
     return spread <= IDENTICAL_TOL * max(scale, 1.0)
 
 
+def distinct_units(acts: torch.Tensor, rtol: float = IDENTICAL_TOL) -> int:
+    """How many different units a layer has: units whose outputs agree on every input (within
+    ``rtol`` of the layer's largest output) count once. A layer that broke its symmetry has as
+    many as it has units; a constant-initialised one stays at 1."""
+    cols = _columns(acts.detach().float())
+    scale = max(cols.abs().max().item(), 1.0)
+    representatives: list[torch.Tensor] = []
+    for j in range(cols.shape[1]):
+        col = cols[:, j]
+        if not any((col - r).abs().max().item() <= rtol * scale for r in representatives):
+            representatives.append(col)
+    return len(representatives)
+
+
 def histogram(values: torch.Tensor, bins: int = 40) -> tuple[list[float], list[float]]:
     """(bin centres, density) of ``values``, over their own range."""
     v = values.detach().float().flatten().cpu()
@@ -347,21 +361,25 @@ class Diagnosis:
                         f"{'yes' if c.identical else 'no':>11s}{c.grad_norm:11.3g}{r:13.2e}")
         return "\n".join(rows)
 
-    def summary(self) -> str:
-        """The table, the initial loss against ln C, and each problem in plain words."""
+    def summary(self, flags: bool = True) -> str:
+        """The table, the initial loss against ln C, and (``flags=True``) each problem in plain
+        words; the lab prints the measurements alone, for the learner to read."""
         lines = [self.table(), "",
                  f"initial loss {self.initial_loss:.3f} (ln C = {self.ln_c:.3f} for "
                  f"{self.num_classes} classes); total gradient norm at step 0 "
-                 f"{self.grad_totals[0][1]:.3g}"]
+                 f"{self.grad_totals[0][1]:.3g}; final training loss "
+                 f"{self.record.final_train_loss:.3f} after {self.record.steps[-1]} steps"]
+        if not flags:
+            return "\n".join(lines)
         if not self.flags:
             lines.append("No problem flagged.")
         for f in self.flags:
             lines.append(f"PROBLEM ({f.kind}): {f.message}")
         return "\n".join(lines)
 
-    def plot(self, title: str = "") -> Any:
+    def plot(self, title: str = "", flags: bool = True) -> Any:
         """The diagnostics panel (a matplotlib figure); see ``plot_diagnosis``."""
-        return plot_diagnosis(self, title)
+        return plot_diagnosis(self, title, flags=flags)
 
 
 # --- flags ------------------------------------------------------------------------------------
@@ -395,12 +413,18 @@ def find_problems(d: Diagnosis) -> list[Flag]:
         spreads = [cs[0].grad_norm / cs[-1].grad_norm if cs[-1].grad_norm > 0 else float("inf")
                    for cs in checks if cs[0].grad_norm > 0 or cs[-1].grad_norm > 0]
         big_total = max((t for _, t in d.grad_totals if math.isfinite(t)), default=0.0)
-        if (spreads and max(spreads) > MAX_GRAD_SPREAD) or big_total > MAX_GRAD_NORM:
+        spread = max(spreads, default=float("nan"))
+        if spread > MAX_GRAD_SPREAD or big_total > MAX_GRAD_NORM:
+            why = []
+            if spread > MAX_GRAD_SPREAD:
+                why.append(f"the first layer's ||dL/dW|| is up to {spread:.3g}x the last layer's "
+                           "(the gradient grows on its way back)")
+            if big_total > MAX_GRAD_NORM:
+                why.append(f"the total gradient norm reaches {big_total:.3g}")
             flags.append(Flag("exploding_gradients", (first[0].layer,), (
-                f"the gradients are large: the first layer's ||dL/dW|| is up to "
-                f"{max(spreads, default=float('nan')):.3g}x the last layer's, and the total "
-                f"gradient norm reaches {big_total:.3g}. Clip the gradient norm "
-                "(train.clip_norm), shrink the init, or add normalisation.")))
+                f"the gradients are large: {' and '.join(why)}. Clip the gradient norm "
+                "(train.clip_norm), lower the learning rate, shrink the init, or add "
+                "normalisation.")))
         finite = [s for s in spreads if math.isfinite(s)]
         if finite and min(finite) < 1 / MAX_GRAD_SPREAD:
             flags.append(Flag("vanishing_gradients", (first[0].layer,), (
@@ -527,11 +551,12 @@ def _fields(cfg: TrainConfig) -> dict[str, Any]:
 # --- the panel --------------------------------------------------------------------------------
 
 
-def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None = None) -> Any:
+def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None = None,
+                   flags: bool = True) -> Any:
     """A 2 x 4 panel: activation histograms at the first and last check, gradient histograms at
     the last check; saturation or dead % per layer over training; the update:data ratio (log
     scale, with Karpathy's 1e-3 guide line); ||dL/dW|| per layer at the first and last check;
-    the training loss against ln C."""
+    the training loss against ln C; and (``flags=True``) the flags raised."""
     import matplotlib.pyplot as plt
 
     from relucourse.plots import OKABE_ITO, finish
@@ -568,17 +593,19 @@ def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None =
             v = np.asarray(values, dtype=float)
             ax.plot(s, np.log10(np.where(v > 0, v, np.nan)), color=color.get(layer, "black"),
                     linewidth=1.2, label=label.get(layer, layer))
-    ax.axhline(math.log10(GUIDE_RATIO), color="black", linestyle="--", linewidth=1,
+    ax.axhline(math.log10(GUIDE_RATIO), color="gray", linestyle="--", linewidth=1,
                label="1e-3 guide")
-    finish(ax, "update:data ratio", "training step", r"$\log_{10}$ rms$(\Delta W)$ / rms$(W)$",
-           legend=False)
+    finish(ax, "update:data ratio (black: head)", "training step",
+           r"$\log_{10}$ rms$(\Delta W)$ / rms$(W)$", legend=False)
     ax = axes[1, 1]
     x = np.arange(1, len(layers) + 1)
     for step, style in ((steps[0], "--"), (steps[-1], "-")):
         norms = {c.layer: c.grad_norm for c in d.at(step)}
         ax.plot(x, [norms.get(layer, np.nan) for layer in layers], style, marker="o",
                 color="black", label=f"step {step}")
-    ax.set_yscale("log")
+    if any(c.grad_norm > 0 for c in d.checks):  # all zero (a dead network): keep it linear
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     finish(ax, "weight-gradient norm per layer", "hidden layer (1 = input side)",
            r"$\|\partial L/\partial W_\ell\|$")
     ax = axes[1, 2]
@@ -588,8 +615,9 @@ def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None =
     finish(ax, "training loss", "training step", "cross-entropy")
     ax = axes[1, 3]
     ax.axis("off")
-    words = "\n".join(f"- {f.kind}" for f in d.flags) or "no problem flagged"
-    ax.text(0.0, 1.0, "flags:\n" + words, va="top", ha="left", family="monospace", fontsize=10,
-            transform=ax.transAxes)
+    if flags:
+        words = "\n".join(f"- {f.kind}" for f in d.flags) or "no problem flagged"
+        ax.text(0.0, 1.0, "flags:\n" + words, va="top", ha="left", family="monospace",
+                fontsize=10, transform=ax.transAxes)
     fig.suptitle(title or f"diagnose: {d.activation or 'network'}")
     return fig
