@@ -32,15 +32,19 @@ is our exact single-input form, not a transcription of their bounds.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from relucourse import probes, stats
 from relucourse.answers import quiz_answer
 from relucourse.config import ModelConfig
 from relucourse.experiments import init_model
+from relucourse.records import Record
 from relucourse.timing import Timing, interleaved
 
 
@@ -150,3 +154,133 @@ def matmul_timings(n: int = 512, zero_frac: float = 0.5, repeats: int = 10,
             "sparse_csr": lambda: a_csr @ b,
             "sparse_csr_convert": lambda: a_zeroed.to_sparse_csr() @ b,
         }, repeats=repeats)
+
+
+# --------------------------------------------------------------------------------------------
+# Dead units from probes.LayerStats (the batched engine's probe)
+# --------------------------------------------------------------------------------------------
+
+FULL_TRAINING_SET = 1_000_000  # an n_probe above any training-set size: the whole set is probed
+
+
+def dead_probe(every: int) -> probes.LayerStats:
+    """``probes.LayerStats`` on the *whole* training set with per-layer dead fractions: the
+    chapter's definition of dead (exactly 0 on every training input), in a probe the batched
+    engine can reproduce, so sweeps over learning rates and biases train many models at once."""
+    return probes.LayerStats(every=every, n_probe=FULL_TRAINING_SET, per_unit_dead=True)
+
+
+def layer_stat_series(record: Record, field: str = "dead_frac") -> tuple[list[int], dict[str, list[float]]]:
+    """(steps, {layer: values}) of one ``LayerStat`` field (``dead_frac``, ``zero_frac``...) from a
+    record trained with ``dead_probe``; NaN values when the run diverged."""
+    if not record.layer_stats:
+        raise ValueError("this record has no layer_stats; train it with dead_relu.dead_probe(...)")
+    steps = sorted({row.step for row in record.layer_stats})
+    series: dict[str, list[float]] = {}
+    for row in sorted(record.layer_stats, key=lambda r: r.step):
+        value = getattr(row, field)
+        series.setdefault(row.layer, []).append(float("nan") if value is None or record.diverged
+                                                else float(value))
+    return steps, series
+
+
+def dead_fraction(record: Record, index: int = -1, field: str = "dead_frac") -> float:
+    """Mean over hidden layers of ``field`` at recorded step ``index`` (-1: the end of training;
+    0: at initialisation). For the course's MLPs every hidden layer has the same width, so the mean
+    of the per-layer dead fractions is the fraction of all hidden units that are dead. NaN for a
+    diverged run: a diverged network is never summarised as "0% dead"."""
+    if record.diverged:
+        return float("nan")
+    _, series = layer_stat_series(record, field)
+    return float(np.mean([values[index] for values in series.values()]))
+
+
+# --------------------------------------------------------------------------------------------
+# What a small positive bias changes at initialisation (chapter section 4.3)
+# --------------------------------------------------------------------------------------------
+
+
+def first_layer_firing(model_cfg: ModelConfig, x: torch.Tensor, biases: Sequence[float],
+                       seeds: Sequence[int] = (0, 1, 2, 3)) -> dict[float, dict[str, float]]:
+    """For each bias b, the first hidden layer of ``model_cfg`` (built with bias b) at
+    initialisation on inputs ``x``, averaged over ``seeds``:
+
+    * ``fires``: the fraction of (unit, input) pairs with a positive output;
+    * ``predicted``: that fraction computed from the *zero-bias* pre-activations z = w.x of the
+      same weights (the bias adds b to every z, so a unit fires iff w.x > -b): P(z > -b);
+    * ``gaussian``: P(z > 0) + b / (sigma sqrt(2 pi)), the first-order estimate for a symmetric
+      z of spread sigma (each unit's own standard deviation of z over the inputs);
+    * ``sigma``: the mean of those spreads.
+
+    The weights do not depend on b (a constant bias draws no random numbers), so each seed's
+    networks differ only by the bias."""
+    out: dict[float, dict[str, float]] = {}
+    x = x.double()
+    for b in biases:
+        fires, predicted, gaussian, sigma = [], [], [], []
+        for s in seeds:
+            with_b = init_model(dataclasses.replace(model_cfg, bias_init=b), x.shape[1], 10,
+                                seed=s).double()
+            linear = with_b.blocks[0].linear
+            with torch.no_grad():
+                z = x @ linear.weight.T                       # the zero-bias pre-activation
+                y = with_b.blocks[0].act(linear(x))
+            sd = z.std(dim=0)
+            fires.append((y > 0).double().mean().item())
+            predicted.append((z > -b).double().mean().item())
+            gaussian.append((z > 0).double().mean().item()
+                            + (b / (sd * math.sqrt(2 * math.pi))).mean().item())
+            sigma.append(sd.mean().item())
+        out[b] = {"fires": float(np.mean(fires)), "predicted": float(np.mean(predicted)),
+                  "gaussian": float(np.mean(gaussian)), "sigma": float(np.mean(sigma))}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# In-place ReLU and autograd (chapter section 8)
+# --------------------------------------------------------------------------------------------
+
+
+def inplace_relu_demo() -> dict[str, object]:
+    """Three small autograd experiments with in-place ReLU (float64, fixed seed):
+
+    * ``after_linear_ok``: ``nn.ReLU(inplace=True)`` after ``nn.Linear`` gives the same gradients
+      as the out-of-place ReLU (the linear layer's backward needs its *input* and weight, not its
+      output, so overwriting the output is harmless);
+    * ``after_sigmoid_error``: the error message when ``torch.relu_`` overwrites the output of
+      ``torch.sigmoid``, which autograd saved because sigmoid's derivative is s (1 - s);
+    * ``hook_saw_zeros``: a forward hook on the Linear stores its output; after an in-place ReLU the
+      stored tensor has been rectified too (the hook saw pre-activations, keeps post-activations).
+    """
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    grads = {}
+    for inplace in (False, True):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(inplace=inplace), nn.Linear(4, 1)).double()
+        net(x).sum().backward()
+        grads[inplace] = torch.cat([p.grad.flatten() for p in net.parameters()])
+    after_linear_ok = bool(torch.equal(grads[False], grads[True]))
+
+    w = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    message = ""
+    try:
+        h = torch.sigmoid(x @ w - 0.5)   # sigmoid saves its output for backward
+        torch.relu_(h)                     # ... which this overwrites in place
+        h.sum().backward()
+    except RuntimeError as err:
+        message = str(err)
+
+    seen: list[torch.Tensor] = []
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(inplace=True)).double()
+    handle = net[0].register_forward_hook(lambda _m, _i, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            net(x)
+            pre = net[0](x)
+    finally:
+        handle.remove()
+    hook_saw_zeros = bool((seen[0] >= 0).all() and (pre < 0).any())
+    return {"after_linear_ok": after_linear_ok, "after_sigmoid_error": message,
+            "hook_saw_zeros": hook_saw_zeros}

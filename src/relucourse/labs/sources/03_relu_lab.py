@@ -30,13 +30,15 @@ from relucourse.labs.checks import dead_relu as checks
 
 rt = rc.setup(seed=0)
 lab = rc.labs.exercise.Lab("03_relu_lab", globals())  # references for exercises not written yet
-STEPS = rc.by_mode(400, 3000)
+STEPS = rc.by_mode(300, 3000)
 SEEDS = (0, 1, 2)
-BASE = rc.RunConfig(
+BASE = rc.RunConfig(   # the chapter's base network, on the same training set (10% held out)
+    data=rc.DataConfig(name="mnist1d", val_fraction=0.1),
     model=rc.ModelConfig(width=64, depth=4, activation="relu", init="kaiming_normal", bias_init=0.0),
     train=rc.TrainConfig(optimizer="adam", lr=1e-2, steps=STEPS, eval_every=STEPS // 4),
 )
-data = rc.data.load_dataset("mnist1d", device=rt.device)  # loaded once; rc.fit trains on it
+data = rc.data.load_dataset("mnist1d", device=rt.device,   # loaded once; rc.fit trains on it
+                            val_fraction=BASE.data.val_fraction)
 
 
 # %% [markdown]
@@ -96,9 +98,12 @@ count_dead = lab.checked("count_dead", count_dead, checks.check_dead_counter, mo
 # %% [markdown]
 # ## Exercise 2: dead fraction vs learning rate
 #
-# Reproduce the chapter's sweep with *your* counter: for each learning rate and each seed, train the
-# base network and measure the fraction of its 256 hidden units that are dead. Pick the rates
-# yourself; the checker wants at least three, spanning a gentle one and a too-high one.
+# Reproduce the chapter's Adam sweep with *your* counter: for each learning rate and each seed,
+# train the base network and measure the fraction of its 256 hidden units that are dead. One shared
+# rate per point is the point here (what a too-high rate does), not a comparison of activations.
+# Pick the rates yourself; the checker wants at least three, spanning a gentle one and a too-high
+# one. (Adam's default rate is `1e-3`; the chapter also runs plain SGD, which diverges before it
+# kills many units.)
 
 
 # %%
@@ -134,11 +139,13 @@ checks.check_lr_sweep(LRS, [float(np.mean(dead[lr])) for lr in LRS])
 # <!-- solution code -->
 #
 # Any range from about `1e-3` to `1e-1` shows it: the checker confirms that the largest rate leaves
-# more units dead than the smallest, and that some rate kills at least 30% of them. Now read the
-# printout: what happens to test accuracy at the rates where units die? And do the layers die
-# evenly? `count_dead` gives one count per layer: call it on a model trained at your largest rate
-# and see which layers lose the most. Compare your mean ± std with the chapter's figure; they are the
-# same runs (same seeds), measured by a different counter.
+# more units dead than the smallest, and that some rate kills at least 30% of them. Note where that
+# happens: at 30 to 100 times Adam's default rate. Now read the printout: what happens to test
+# accuracy at the rates where units die? And do the layers die evenly? `count_dead` gives one
+# count per layer: call it on a model trained at your largest rate and see which layers lose the
+# most. Compare your mean ± std with the chapter's figure: the same
+# configurations and seeds (the chapter trains them with the batched engine, equal within float
+# tolerance), measured by a different counter.
 
 
 # %% [markdown]
@@ -198,7 +205,9 @@ FIXED = lab.checked("FIXED", FIXED, checks.check_fix_config, DYING, dying, dead_
 # ## Explore
 #
 # Train one network for any combination and watch each layer's dead fraction during training
-# (runs are cached, so revisiting a setting is instant). On the static site this shows the default
+# (runs are cached, so revisiting a setting is instant). Every activation here runs at the rate you
+# pick: the explorer shows what a rate does to each, not which activation is best (for that, each
+# needs its own tuned rate, as in the chapter's section 6). On the static site this shows the default
 # setting only; open the page in Colab or JupyterLab to move the controls.
 
 
