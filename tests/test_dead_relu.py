@@ -196,3 +196,66 @@ def test_checkers() -> None:
     sparsity_checks.check_fixed([(0.7, 0.2)] * 3, [(0.02, 0.6)] * 3)
     with pytest.raises(AssertionError):
         sparsity_checks.check_fixed([(0.7, 0.2)] * 3, [(0.0, 0.25)] * 3)
+
+
+# --- dead fractions from the batched engine's probe, the bias threshold, in-place ReLU ----------
+
+def _stat_record(dead_by_step: dict[int, list[float]], diverged: int | None = None) -> rc.records.Record:
+    rows = [rc.records.LayerStat(step=step, layer=f"blocks.{i}.act", mean=0.0, std=1.0,
+                                 zero_frac=0.5, second_moment=1.0, dead_frac=d)
+            for step, fracs in dead_by_step.items() for i, d in enumerate(fracs)]
+    return rc.records.Record(steps=[10], train_loss=[1.0], layer_stats=rows, diverged_at=diverged)
+
+
+def test_dead_fraction_reads_layer_stats() -> None:
+    r = _stat_record({0: [0.0, 0.25], 10: [0.5, 0.75]})
+    assert sp.dead_fraction(r) == pytest.approx(0.625)
+    assert sp.dead_fraction(r, index=0) == pytest.approx(0.125)
+    assert sp.dead_fraction(r, field="zero_frac") == pytest.approx(0.5)
+    steps, series = sp.layer_stat_series(r)
+    assert steps == [0, 10] and series == {"blocks.0.act": [0.0, 0.5], "blocks.1.act": [0.25, 0.75]}
+    assert math.isnan(sp.dead_fraction(_stat_record({0: [0.0]}, diverged=5)))
+    with pytest.raises(ValueError, match="layer_stats"):
+        sp.dead_fraction(rc.records.Record())
+
+
+def test_dead_probe_measures_the_whole_training_set_like_probes_dead_fraction() -> None:
+    """One run, read two ways: the probe's final dead fraction is probes.dead_fraction of the
+    trained model on the whole training set (the chapter's definition)."""
+    cfg = RunConfig(data=DataConfig(name="digits"),
+                    model=ModelConfig(width=16, depth=3, init="kaiming_normal", bias_init=0.0),
+                    train=TrainConfig(optimizer="adam", lr=0.1, steps=40, eval_every=20))
+    model, record = rc.fit(cfg, probes=[sp.dead_probe(every=20)])
+    data = rc.experiments.runner.load_data(cfg, torch.device("cpu"))
+    assert sp.dead_fraction(record) == pytest.approx(instrument.dead_fraction(model, data.x_train))
+    assert sp.dead_probe(5).n_probe >= len(data.x_train) and sp.dead_probe(5).per_unit_dead
+
+
+def test_dead_probe_runs_on_the_batched_engine_with_the_loops_numbers() -> None:
+    cfg = RunConfig(data=DataConfig(name="digits"),
+                    model=ModelConfig(width=16, depth=3, init="kaiming_normal", bias_init=0.0),
+                    train=TrainConfig(optimizer="adam", lr=0.1, steps=40, eval_every=20))
+    probe = [sp.dead_probe(every=20)]
+    assert rc.experiments.batched.batchable(cfg, probe)
+    loop = rc.sweep({"a": cfg}, (0, 1), probes=probe, engine="loop", use_cache=False)["a"]
+    batched = rc.sweep({"a": cfg}, (0, 1), probes=probe, engine="batched", use_cache=False)["a"]
+    for a, b in zip(loop, batched, strict=True):
+        assert sp.dead_fraction(a) == pytest.approx(sp.dead_fraction(b), abs=1 / 16)
+
+
+def test_first_layer_fires_iff_w_dot_x_exceeds_minus_b() -> None:
+    cfg = ModelConfig(width=32, depth=2, activation="relu", init="kaiming_normal", bias_init=0.0)
+    x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    out = sp.first_layer_firing(cfg, x, [-0.5, 0.0, 0.01, 0.5], seeds=(0, 1))
+    assert all(row["fires"] == row["predicted"] for row in out.values())
+    assert out[0.0]["fires"] == pytest.approx(0.5, abs=0.05)
+    fires = [out[b]["fires"] for b in (-0.5, 0.0, 0.01, 0.5)]
+    assert fires == sorted(fires) and fires[2] - fires[1] < 0.02
+    small = (out[0.01]["fires"] - out[0.0]["fires"]) / (0.01 / (out[0.0]["sigma"] * math.sqrt(2 * math.pi)))
+    assert small == pytest.approx(1.0, abs=0.5)
+
+
+def test_inplace_relu_demo() -> None:
+    demo = sp.inplace_relu_demo()
+    assert demo["after_linear_ok"] is True and demo["hook_saw_zeros"] is True
+    assert "modified by an inplace operation" in demo["after_sigmoid_error"]

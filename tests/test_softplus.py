@@ -149,3 +149,28 @@ def test_checkers_accept_references_and_reject_mistakes() -> None:
     with pytest.raises(AssertionError, match="expected"):
         smooth_checks.check_steps_to_target(
             lambda r, t: next((i for i, v in enumerate(r.train_loss) if v <= t), None))
+
+
+# --- the shifted softplus control and the offset's share (chapter section 2) -------------------
+
+@pytest.mark.parametrize("beta", [1.0, 4.0])
+def test_shifted_softplus_is_softplus_minus_log2_over_beta(beta: float) -> None:
+    from relucourse.activations import activation_fn, derivative, get_activation
+
+    x = torch.linspace(-30, 30, 2001, dtype=torch.float64)
+    shifted = activation_fn("softplus", beta=beta, shifted=True)
+    torch.testing.assert_close(shifted(x), F.softplus(x, beta=beta) - math.log(2) / beta)
+    assert shifted(torch.zeros(1, dtype=torch.float64)).item() == pytest.approx(0.0, abs=1e-15)
+    torch.testing.assert_close(derivative("softplus", x, beta=beta, shifted=True),
+                               torch.sigmoid(beta * x), atol=1e-8, rtol=0)  # threshold 20: e^-20
+    assert "beta=" in repr(get_activation("softplus", beta=beta, shifted=True))
+    cfg = ModelConfig(activation="softplus", activation_kwargs={"beta": beta, "shifted": True})
+    assert cfg.activation_kwargs["shifted"] is True
+
+
+def test_mean_share() -> None:
+    assert smooth.mean_share("relu") == pytest.approx(1 / math.pi, rel=1e-6)  # (1/2pi) / (1/2)
+    assert smooth.mean_share("tanh") < 1e-12
+    plain, shifted = smooth.mean_share("softplus"), smooth.mean_share("softplus", shifted=True)
+    assert plain > 2 * smooth.mean_share("relu") and shifted < 0.1
+    assert smooth.mean_share("softplus", beta=4.0) < plain
