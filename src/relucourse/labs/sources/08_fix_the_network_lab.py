@@ -92,13 +92,12 @@ FIX_A = lab.checked("FIX_A", FIX_A, checks.check_fix, "A", BROKEN["A"], data)
 # <!-- solution code -->
 #
 # Weights drawn from $\mathcal N(0, 1)$ make each pre-activation a sum of 40 or 64 terms of unit
-# variance, so the sigmoid units sit far out on their tails: about half of every layer's outputs are
-# within 0.03 of 0 or 1, the histograms have spikes at both ends, and the initial loss is several
-# times $\ln C$. Shrinking the init alone (`"model.init": "xavier_normal"`) removes the saturation,
-# but try it: a four-layer sigmoid stack trained with SGD then has the vanishing gradient of chapter
-# 2, and it does not get below the threshold in 200 steps. Switching to ReLU *with* its matched
-# init fixes both. (ReLU with the $\mathcal N(0, 1)$ weights explodes instead: the init has to match
-# the activation.)
+# variance, so the sigmoid units sit far out on their tails: the 'saturated' column shows a large
+# share of every layer's outputs within 0.03 of 0 or 1, the histograms have spikes at both ends, and
+# the initial loss is far above $\ln C$. Shrinking the init alone (`"model.init": "xavier_normal"`)
+# removes the saturation; try it, and read what the checker says about the sigmoid stack that is
+# left (chapter 2's vanishing gradient). Switching to ReLU *with* its matched init fixes both. What
+# does `diagnose` say about ReLU with the $\mathcal N(0, 1)$ weights kept?
 
 
 # %% [markdown]
@@ -126,8 +125,8 @@ FIX_B = lab.checked("FIX_B", FIX_B, checks.check_fix, "B", BROKEN["B"], data)
 # <!-- solution code -->
 #
 # Every bias starts at $-1.5$, so a unit fires only where its weighted input exceeds 1.5: in the
-# deeper layers many units are zero on every probe input from the start (the dead-units panel, and
-# output histograms with all their mass at 0), and the dead units get no gradient to climb back.
+# deeper layers many units are zero on every probe input (the dead-units panel, and output
+# histograms with all their mass at 0), and dead units get no gradient to climb back.
 # Zero biases fix it. Compare `"model.activation": "leaky_relu"`: no unit can be exactly dead, but
 # does it train below the threshold with the biases still at $-1.5$?
 
