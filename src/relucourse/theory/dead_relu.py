@@ -200,6 +200,13 @@ def dead_fraction(record: Record, index: int = -1, field: str = "dead_frac") -> 
 # --------------------------------------------------------------------------------------------
 
 
+@quiz_answer
+def firing_probability(bias: float, sigma: float = 1.0) -> float:
+    """P(w.x + b > 0) when w.x is N(0, sigma^2): Phi(b / sigma), about 1/2 + b / (sigma sqrt(2 pi))
+    for small b (bias 0.01, sigma 1: 0.50399)."""
+    return 0.5 * (1.0 + math.erf(bias / (sigma * math.sqrt(2.0))))
+
+
 def first_layer_firing(model_cfg: ModelConfig, x: torch.Tensor, biases: Sequence[float],
                        seeds: Sequence[int] = (0, 1, 2, 3)) -> dict[float, dict[str, float]]:
     """For each bias b, the first hidden layer of ``model_cfg`` (built with bias b) at
