@@ -199,6 +199,10 @@ FIXED = lab.checked("FIXED", FIXED, checks.check_fix_config, DYING, dying, dead_
 # * `model.batchnorm = True`: does it pass both criteria, or recover accuracy while units stay dead?
 # * `train.optimizer = "sgd"` at the same lr = 0.1: plain SGD's steps scale with the gradient, Adam's
 #   do not, so the same nominal rate can be far gentler. Is it a fix?
+#
+# These fixes all run at the dying network's rate on purpose: the question is what rescues *that*
+# network. Which activation is better in general is another question, which needs each activation
+# at its own tuned rate (the chapter's section 6 does it with `rc.tune`).
 
 
 # %% [markdown]
