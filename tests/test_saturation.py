@@ -129,11 +129,11 @@ def test_sigmoid_mean_field_matches_the_review(n_var: float, chi: float, std: fl
 
 
 def test_sigmoid_fixed_point_is_a_fixed_point_and_unique() -> None:
-    for n_var in (1.0, 16.0, 150.0):
+    for n_var in (1.0, 150.0):
         q = G.fixed_points("sigmoid", [n_var])[0]
         image = n_var * G.gaussian_expectations(lambda z: torch.sigmoid(z) ** 2, [q])[0]
         assert image == pytest.approx(q, rel=1e-9)
-        for q0 in (1e-3, 30.0, 1e3):  # from anywhere the iteration reaches the same point
+        for q0 in (1e-3, 1e3):  # from below or above, the iteration reaches the same point
             assert G.fixed_points("sigmoid", [n_var], q0=q0)[0] == pytest.approx(q, rel=1e-9)
 
 
