@@ -18,6 +18,7 @@ import relucourse as rc
 from relucourse.labs import exercise, source
 from relucourse.labs.checks import CheckFailed
 from relucourse.labs.checks import dead_relu as dead_checks
+from relucourse.labs.checks import diagnostics as diagnostics_checks
 from relucourse.labs.checks import kaiming as kaiming_checks
 from relucourse.labs.checks import saturation as checks
 from relucourse.labs.checks import softplus as softplus_checks
@@ -33,7 +34,7 @@ DYING = rc.RunConfig(
     train=rc.TrainConfig(optimizer="adam", lr=0.1, steps=400, eval_every=100),
 )
 CONTEXT = {"torch": torch, "math": math, "nn": nn, "rc": rc, "n_var_w": 1 / 3, "depth": 8,
-           "DYING": DYING}
+           "DYING": DYING, "BROKEN": diagnostics_checks.BROKEN}
 
 
 def _small_mlp(activation: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -62,6 +63,22 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "second_moments": kaiming_checks.check_second_moments,
     "init_hidden_layers_": kaiming_checks.check_init_hidden_layers,
 }
+
+
+def _lab8_check(kind: str, network: str) -> Callable[[Any], Any]:
+    """Lab 8's checks: CAUSE_X against X's diagnosis, FIX_X by training it (200 small steps)."""
+    def check(value: Any) -> Any:
+        from relucourse import diagnose
+
+        data = rc.data.load_dataset("mnist1d")
+        broken = diagnostics_checks.BROKEN[network]
+        if kind == "CAUSE":
+            return diagnostics_checks.check_cause(value, network, diagnose.diagnose(broken, data=data))
+        return diagnostics_checks.check_fix(value, network, broken, data)
+    return check
+
+
+CHECKS.update({f"{kind}_{n}": _lab8_check(kind, n) for kind in ("CAUSE", "FIX") for n in "ABCD"})
 EXERCISES = {lab: list(source.load(lab).exercises) for lab in source.names()}
 
 

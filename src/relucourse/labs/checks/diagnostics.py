@@ -17,10 +17,23 @@ import dataclasses
 from typing import Any
 
 from relucourse import diagnose as dg
-from relucourse.config import RunConfig
+from relucourse.config import ModelConfig, RunConfig, TrainConfig
 from relucourse.data import Dataset
 from relucourse.labs.checks import CheckFailed, call, passed
 
+# A healthy starting point: 4 ReLU layers of 64 units, Kaiming init, SGD with momentum...
+BASE = RunConfig(
+    model=ModelConfig(width=64, depth=4, activation="relu", init="kaiming_normal"),
+    train=TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, steps=200, eval_every=20))
+# ...and the lab's four networks, each one change away from it.
+BROKEN = {
+    "A": BASE.replace(**{"model.activation": "sigmoid", "model.init": "normal",
+                         "model.init_kwargs": {"std": 1.0}}),
+    "B": BASE.replace(**{"model.bias_init": -1.5}),
+    "C": BASE.replace(**{"model.init": "normal", "model.init_kwargs": {"std": 0.4}}),
+    "D": BASE.replace(**{"model.activation": "tanh", "model.init": "constant",
+                         "model.init_kwargs": {"value": 0.01}}),
+}
 CAUSES = {
     "saturated": "sigmoid or tanh units stuck on their flat tails, where little gradient passes",
     "dead": "ReLU units that output exactly 0 on every input and so never learn again",
@@ -90,6 +103,12 @@ def _settings(cfg: RunConfig) -> dict[str, Any]:
     return {f"{section}.{f.name}": getattr(getattr(cfg, section), f.name)
             for section in ("data", "model", "train")
             for f in dataclasses.fields(getattr(cfg, section))}
+
+
+def differences(cfg: RunConfig, base: RunConfig = BASE) -> dict[str, Any]:
+    """``{"section.field": value}`` for every setting of ``cfg`` that differs from ``base``."""
+    before = _settings(base)
+    return {k: v for k, v in _settings(cfg).items() if v != before[k]}
 
 
 def check_fix(fixed: Any, network: str, broken: RunConfig, data: Dataset,

@@ -42,21 +42,14 @@ rt = rc.setup(seed=0)
 lab = rc.labs.exercise.Lab("08_fix_the_network_lab", globals())  # references for unwritten answers
 data = rc.data.load_dataset("mnist1d", device=rt.device)
 
-# A healthy starting point: 4 ReLU layers of 64 units, Kaiming init, SGD with momentum.
-BASE = rc.RunConfig(
-    model=rc.ModelConfig(width=64, depth=4, activation="relu", init="kaiming_normal"),
-    train=rc.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, steps=200, eval_every=20))
-# Four networks, each one change away from BASE.
-BROKEN = {
-    "A": BASE.replace(**{"model.activation": "sigmoid", "model.init": "normal",
-                         "model.init_kwargs": {"std": 1.0}}),
-    "B": BASE.replace(**{"model.bias_init": -1.5}),
-    "C": BASE.replace(**{"model.init": "normal", "model.init_kwargs": {"std": 0.4}}),
-    "D": BASE.replace(**{"model.activation": "tanh", "model.init": "constant",
-                         "model.init_kwargs": {"value": 0.01}}),
-}
+# A healthy starting point (4 ReLU layers of 64 units, Kaiming init, SGD with momentum 0.9 at a
+# learning rate of 0.05, 200 steps) and four networks, each one change away from it.
+BASE, BROKEN = checks.BASE, checks.BROKEN
+for name, cfg in BROKEN.items():
+    print(f"network {name}: BASE with {checks.differences(cfg)}")
+print("\nthe causes to choose from:")
 for cause, meaning in checks.CAUSES.items():
-    print(f"{cause:10s} {meaning}")
+    print(f"  {cause:10s} {meaning}")
 print(f"a fix must reach a final training loss below {checks.LOSS_THRESHOLD} in "
       f"{BASE.train.steps} steps")
 
