@@ -113,7 +113,7 @@ class Stability:
     jaccard: float  # mean over inputs of |A(x) & A(x')| / |A(x) | A(x')| (active sets)
     flipped: float  # share of units whose active/inactive state changed
     entries_changed: float  # share of code entries h that moved at all (|dh| > 1e-6 |h|max)
-    relative_change: float  # mean over inputs of ||h(x') - h(x)|| / ||h(x)||
+    relative_change: float  # ||h(x') - h(x)|| / ||h(x)|| over the whole batch (Frobenius norms)
 
 
 def perturbation_stability(model: nn.Module, x: torch.Tensor, activation: str, noise: float,
@@ -134,7 +134,7 @@ def perturbation_stability(model: nn.Module, x: torch.Tensor, activation: str, n
         out[name.removesuffix(".linear")] = Stability(
             jaccard=jac.mean().item(), flipped=(a1 != a2).double().mean().item(),
             entries_changed=((h2 - h1).abs() > scale).double().mean().item(),
-            relative_change=((h2 - h1).norm(dim=1) / h1.norm(dim=1).clamp_min(1e-12)).mean().item())
+            relative_change=((h2 - h1).norm() / h1.norm().clamp_min(1e-12)).item())
     return out
 
 
