@@ -17,11 +17,13 @@ from torch import nn
 import relucourse as rc
 from relucourse.labs import exercise, source
 from relucourse.labs.checks import CheckFailed
+from relucourse.labs.checks import after_relu as after_relu_checks
 from relucourse.labs.checks import dead_relu as dead_checks
 from relucourse.labs.checks import diagnostics as diagnostics_checks
 from relucourse.labs.checks import kaiming as kaiming_checks
 from relucourse.labs.checks import saturation as checks
 from relucourse.labs.checks import softplus as softplus_checks
+from relucourse.theory import after_relu
 from relucourse.theory import saturation as G
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +36,9 @@ DYING = rc.RunConfig(
     train=rc.TrainConfig(optimizer="adam", lr=0.1, steps=400, eval_every=100),
 )
 CONTEXT = {"torch": torch, "math": math, "nn": nn, "rc": rc, "n_var_w": 1 / 3, "depth": 8,
-           "DYING": DYING, "BROKEN": diagnostics_checks.BROKEN}
+           "DYING": DYING, "BROKEN": diagnostics_checks.BROKEN,
+           # lab 6 (SELU by hand) defines these before its exercises
+           "F": torch.nn.functional, "ALPHA": after_relu.SELU_ALPHA, "LAMBDA": after_relu.SELU_LAMBDA}
 
 
 def _small_mlp(activation: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -79,6 +83,12 @@ def _lab8_check(kind: str, network: str) -> Callable[[Any], Any]:
 
 
 CHECKS.update({f"{kind}_{n}": _lab8_check(kind, n) for kind in ("CAUSE", "FIX") for n in "ABCD"})
+CHECKS.update({  # lab 6: SELU by hand (small inputs: the checkers' own)
+    "selu_forward": after_relu_checks.check_selu_forward,
+    "selu_backward": after_relu_checks.check_selu_backward,
+    "passes_gradcheck": after_relu_checks.check_passes_gradcheck,
+    "layer_moments": lambda fn: after_relu_checks.check_moments(fn, depth=30),
+})
 EXERCISES = {lab: list(source.load(lab).exercises) for lab in source.names()}
 
 

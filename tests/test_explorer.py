@@ -44,11 +44,12 @@ def test_static_mode_shows_every_combination_as_html_frames(monkeypatch: pytest.
                                                             shown: list[object]) -> None:
     monkeypatch.setenv(explorer.STATIC_ENV, "1")
     draw = Draw()
+    before = plt_figures_left()  # other tests in this worker may have left figures open
     assert explorer.explore(draw, activation=["relu", "sigmoid"], depth=(2, 6, 2)) is None
     (out,) = shown
     page = out.data
     assert {"activation": "relu", "depth": 4} in draw.calls and len(draw.calls) == 2 * 3
-    assert not plt_figures_left()
+    assert plt_figures_left() == before  # every frame's figure was closed
     data = frames(page)
     first = re.search(r'<img [^>]*src="data:image/png;base64,([^"]+)"', page)
     assert first is not None and first.group(1) == data["frames"]["[0,1]"]["img"]  # the default

@@ -78,9 +78,14 @@ def test_mlp_init_kwargs() -> None:
 
 
 def test_mlp_tanh_uses_tanh_gain() -> None:
+    """Kaiming init uses the activation's own gain, 1/sqrt(E[tanh(z)^2]) (init.activation_gain),
+    not PyTorch's 5/3 heuristic (chapter 5's gain table)."""
+    from relucourse.init import activation_gain
+
     torch.manual_seed(0)
     model = MLP(300, 10, width=300, depth=2, activation="tanh", init="kaiming_normal")
-    want = nn.init.calculate_gain("tanh") ** 2 / 300
+    want = activation_gain("tanh") ** 2 / 300
+    assert abs(activation_gain("tanh") - nn.init.calculate_gain("tanh")) > 0.05
     assert model.blocks[1].linear.weight.var().item() == pytest.approx(want, rel=0.05)
 
 
