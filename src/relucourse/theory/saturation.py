@@ -456,8 +456,9 @@ class TimeToAccuracy:
 
     ``steps``: mean over seeds of the steps each tuned run took to reach ``target`` validation
     accuracy (every seed must reach it). ``step_time``: one training step of that network, timed
-    interleaved. ``run_time``: whole runs from initialisation to the target step, timed
-    interleaved: the direct measurement that the decomposition predicts.
+    interleaved (4 x ``repeats`` samples). ``run_time``: whole runs from initialisation to the
+    target step, timed interleaved (``repeats`` samples): the direct measurement that the
+    decomposition predicts.
     """
 
     target: float
@@ -553,13 +554,15 @@ def time_to_accuracy(cfgs: dict[str, Any], target: float, seeds: Sequence[int] =
     first = next(iter(cfgs.values()))
     data = load_data(first, device)
     tuned_cfgs = {n: c.replace(**{"train.lr": lrs[n]}) for n, c in cfgs.items()}
-    fns, run_steps = {}, {}
+    step_fns, run_fns, run_steps = {}, {}, {}
     for name, cfg in tuned_cfgs.items():
         run_steps[name] = max(1, round(steps[name]))
-        fns[f"{name} step"], fns[f"{name} run"] = _closures(cfg, run_steps[name], data)
-    timed = interleaved(fns, repeats=repeats, warmup=1, device=device)
-    return TimeToAccuracy(target, steps, lrs, {n: timed[f"{n} step"] for n in cfgs},
-                          {n: timed[f"{n} run"] for n in cfgs}, run_steps)
+        step_fns[name], run_fns[name] = _closures(cfg, run_steps[name], data)
+    # Single steps are short and cheap: many samples, so that a slow spell on a busy machine
+    # cannot move their median; whole runs are long, so a few samples each.
+    step_time = interleaved(step_fns, repeats=4 * repeats, warmup=2, device=device)
+    run_time = interleaved(run_fns, repeats=repeats, warmup=1, device=device)
+    return TimeToAccuracy(target, steps, lrs, step_time, run_time, run_steps)
 
 
 # --------------------------------------------------------------------------------------------
