@@ -4,17 +4,6 @@ Submodules load on first use (``rc.book.quiz``, ``rc.book.notebooks``), as in ``
 so ``import relucourse`` stays fast and imports nothing a chapter does not use.
 """
 
-import importlib
+from relucourse._lazy import submodule_getattr
 
-
-def __getattr__(name):
-    if name.startswith("_"):
-        raise AttributeError(name)
-    try:
-        module = importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = module
-    return module
+__getattr__ = submodule_getattr(__name__, globals())
