@@ -34,10 +34,10 @@ def test_time_to_accuracy_decomposes_into_steps_and_time_per_step(quiet, monkeyp
     """Time to an accuracy = time per step x steps (chapter 2, section 6): the structure, with a
     tiny MLP on MNIST-1D and a low target; the chapter's cell asserts the measured ratios."""
     monkeypatch.setenv("RELUCOURSE_FAST", "1")
-    cfgs = {a: cost.depth_config(a, 1, "adam").replace(**{"model.width": 8, "train.steps": 60,
+    cfgs = {a: cost.depth_config(a, 1, "adam").replace(**{"model.width": 8, "train.steps": 40,
                                                           "train.eval_every": 20})
             for a in ("sigmoid", "relu")}
-    tta = cost.time_to_accuracy(cfgs, target=0.12, seeds=(0, 1, 2), repeats=2)
+    tta = cost.time_to_accuracy(cfgs, target=0.12, seeds=(0, 1), repeats=1)
     assert set(tta.steps) == {"sigmoid", "relu"} and all(s > 0 for s in tta.steps.values())
     assert all(lr in cost.lr_grid("adam") for lr in tta.lr.values())
     assert tta.predicted_ratio("sigmoid", "relu") == pytest.approx(
@@ -46,7 +46,7 @@ def test_time_to_accuracy_decomposes_into_steps_and_time_per_step(quiet, monkeyp
         t.median_s > 0 for t in [*tta.step_time.values(), *tta.run_time.values()])
     assert "steps to target" in tta.report("sigmoid", "relu")
     with pytest.raises(ValueError, match="never reach"):
-        cost.time_to_accuracy(cfgs, target=0.99, seeds=(0, 1, 2), repeats=1)
+        cost.time_to_accuracy(cfgs, target=0.99, seeds=(0, 1), repeats=1)
     with pytest.raises(ValueError, match="one optimiser"):
         cost.time_to_accuracy({"sigmoid": cfgs["sigmoid"],
                                "relu": cost.depth_config("relu", 1, "sgd")}, target=0.1)
