@@ -280,8 +280,8 @@ assert all(r.zero_fraction() == 0.0 for k, v in groups.items() if k != "relu" fo
 # 1. The chapter runs this set-up with $\beta = 1$ and $\beta = 4$ and asserts that plain softplus
 #    ($\beta = 1$) needs more than 1.4 times ReLU's steps (a lower bound: within the fast-mode run
 #    it may not reach the target at all), and $\beta = 4$ fewer steps than plain softplus. Your
-#    printout has the steps for each $\beta$ you chose: at what $\beta$ do they stop changing? Try $\beta = 0.5$
-#    too: is it slower still, and does it reach the target within the run at all
+#    printout has the steps for each $\beta$ you chose: at what $\beta$ do they stop changing?
+#    Try $\beta = 0.5$ too: is it slower still, and does it reach the target within the run at all
 #    (`steps_to_target` returns `None` when it does not)?
 # 2. ReLU has three properties at once: a sharp bend, exact zeros, and an output that is 0 at 0.
 #    $\beta$ moves two of them together, the bend and the offset $\log(2)/\beta$, so a fast sharp
