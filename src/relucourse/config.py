@@ -293,11 +293,6 @@ def _omitted(f: dataclasses.Field, value: Any) -> bool:
     return bool(f.metadata.get("omit_default")) and value == f.default
 
 
-def _omitted(f: dataclasses.Field, value: Any) -> bool:
-    """A field added later (``ADDED``) that still has its default is left out of the JSON form."""
-    return bool(f.metadata.get("omit_default")) and value == f.default
-
-
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses/dicts/tuples to plain JSON types, with sorted keys for stability."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
