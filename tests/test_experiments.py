@@ -132,3 +132,22 @@ def test_sweep_loop_default_unchanged(cache: Path, count_training: list[str]) ->
     solo = experiments.run(CFG.replace(**{"train.seed": 1}))  # same run, so a cache hit
     assert len(count_training) == 2
     assert solo.test_loss == out["a"][1].test_loss
+
+
+def test_training_step_is_one_seeded_step_of_the_configured_model() -> None:
+    model = rc.ModelConfig(width=8, depth=2, activation="tanh")
+    train = rc.TrainConfig(optimizer="adam", lr=1e-2)
+    first = experiments.training_step(model, 12, 3, batch_size=16, train=train, seed=1)
+    net = next(c.cell_contents for c in first.__closure__
+               if isinstance(c.cell_contents, torch.nn.Module))
+    reference = experiments.init_model(model, 12, 3, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), reference.parameters(),
+                                                 strict=True))  # built by init_model
+    before = net.head.weight.detach().clone()
+    first()
+    again = experiments.training_step(model, 12, 3, batch_size=16, train=train, seed=1)
+    twin = next(c.cell_contents for c in again.__closure__
+                if isinstance(c.cell_contents, torch.nn.Module))
+    again()
+    assert not torch.equal(before, net.head.weight)
+    assert torch.equal(net.head.weight, twin.head.weight)  # same seed: same batch, same update

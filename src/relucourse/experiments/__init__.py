@@ -9,9 +9,9 @@ Modules: ``runner`` (fit / run), ``sweeps`` (sweep / vary), ``cache`` (the on-di
 from __future__ import annotations
 
 from relucourse.experiments.cache import cache_dir, source_hash
-from relucourse.experiments.runner import fit, init_model, load_data, run
+from relucourse.experiments.runner import fit, init_model, load_data, run, training_step
 from relucourse.experiments.sweeps import sweep, vary
 from relucourse.experiments.tuning import Tuned, tune
 
 __all__ = ["Tuned", "cache_dir", "fit", "init_model", "load_data", "run", "source_hash", "sweep",
-           "tune", "vary"]
+           "training_step", "tune", "vary"]

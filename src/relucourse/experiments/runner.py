@@ -15,9 +15,10 @@ import copy
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from relucourse.config import ModelConfig, RunConfig
+from relucourse.config import ModelConfig, RunConfig, TrainConfig
 from relucourse.data import Dataset, load_dataset
 from relucourse.experiments import cache
 from relucourse.models import build_model
@@ -39,6 +40,29 @@ def init_model(model: ModelConfig, in_features: int, num_classes: int, seed: int
     """Seed, then build the model ``model`` describes: the initial state ``fit`` trains from."""
     seed_everything(seed)
     return build_model(model, in_features, num_classes, input_shape=input_shape)
+
+
+def training_step(model: ModelConfig, in_features: int, num_classes: int, batch_size: int,
+                  train: TrainConfig, input_shape: tuple[int, ...] | None = None,
+                  device: str | torch.device = "cpu", seed: int = 0) -> Callable[[], None]:
+    """A closure running one training step (forward, cross-entropy, backward, optimiser step) of
+    the model ``model`` describes, built by ``init_model`` and stepped by ``train``'s optimiser, on
+    a fixed random batch (inputs N(0, 1), random labels). For timing what a step costs: the
+    chapters compare activations by it (chapter 2's cost section, chapters 6 and 7)."""
+    from relucourse.train import make_optimizer
+
+    net = init_model(model, in_features, num_classes, seed, input_shape=input_shape).to(device)
+    optimizer = make_optimizer(net, train)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, in_features, generator=g).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        optimizer.step()
+
+    return step
 
 
 def fit(cfg: RunConfig, probes: Sequence[Callback] = (), device: str | torch.device | None = None,

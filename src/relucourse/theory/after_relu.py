@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from relucourse import experiments
 from relucourse.activations import activation_fn, derivative, get_activation
 from relucourse.answers import quiz_answer
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -302,23 +303,10 @@ def depth_configs(activations: Sequence[str], depths: Sequence[int], width: int,
 # --- cost of one training step ----------------------------------------------------------------------
 
 def training_step(name: str, width: int = 512, depth: int = 4, batch: int = 256,
-                  device: torch.device | str = "cpu", seed: int = 0) -> Callable[[], float]:
+                  device: torch.device | str = "cpu", seed: int = 0) -> Callable[[], None]:
     """A closure that runs one SGD step (forward, cross-entropy, backward, update) of a
-    ``depth`` x ``width`` MLP with activation ``name`` on a fixed random batch; returns the loss."""
-    from relucourse.models import MLP
-
-    torch.manual_seed(seed)
-    model = MLP(width, 10, width=width, depth=depth, activation=name).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, width, generator=gen).to(device)
-    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
-
-    def step() -> float:
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return 0.0
-
-    return step
+    ``depth`` x ``width`` MLP with activation ``name`` on a fixed random batch
+    (``experiments.training_step``)."""
+    return experiments.training_step(ModelConfig(width=width, depth=depth, activation=name),
+                                     width, 10, batch, TrainConfig(optimizer="sgd", lr=1e-3),
+                                     device=device, seed=seed)

@@ -30,12 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from relucourse.answers import quiz_answer
 from relucourse.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from relucourse.data import INPUT_SHAPES
-from relucourse.experiments import init_model
+from relucourse.experiments import init_model, training_step
 from relucourse.records import Record
 from relucourse.stats import mean_std
 from relucourse.timing import Timing, interleaved
@@ -198,21 +197,9 @@ def train_step(model: ModelConfig, dataset: str = "mnist1d", batch_size: int = 1
     """A closure running one training step (forward, cross-entropy, backward, optimiser step) of
     the model ``model`` describes, on a fixed random batch shaped like ``dataset``'s samples."""
     shape = INPUT_SHAPES[dataset]
-    net = init_model(model, math.prod(shape), num_classes, seed, input_shape=shape).to(device)
-    opt = TrainConfig(optimizer=optimizer, lr=lr)
-    from relucourse.train import make_optimizer
-
-    optim = make_optimizer(net, opt)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, math.prod(shape), generator=g).to(device)
-    y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
-
-    def step() -> None:
-        optim.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
-        optim.step()
-
-    return step
+    return training_step(model, math.prod(shape), num_classes, batch_size,
+                         TrainConfig(optimizer=optimizer, lr=lr), input_shape=shape, device=device,
+                         seed=seed)
 
 
 def step_timings(model: ModelConfig, activations: Sequence[str] = ACTIVATIONS,

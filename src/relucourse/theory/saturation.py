@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from relucourse.answers import quiz_answer
-from relucourse.config import ModelConfig
-from relucourse.experiments import init_model
+from relucourse.config import ModelConfig, TrainConfig
+from relucourse.experiments import init_model, training_step
 from relucourse.probes import gradient_norms
 from relucourse.timing import Timing, activation_step, interleaved
 
@@ -585,19 +585,9 @@ def train_step(activation: str, width: int, depth: int, batch: int,
                device: torch.device | str = "cpu", in_features: int = 256,
                num_classes: int = 10, seed: int = 0) -> Callable[[], None]:
     """A closure running one SGD step (forward, cross-entropy, backward, update) of a course MLP."""
-    cfg = ModelConfig(width=width, depth=depth, activation=activation)
-    model = init_model(cfg, in_features, num_classes, seed).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, in_features, generator=g).to(device)
-    y = torch.randint(0, num_classes, (batch,), generator=g).to(device)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    return step
+    return training_step(ModelConfig(width=width, depth=depth, activation=activation), in_features,
+                         num_classes, batch, TrainConfig(optimizer="sgd", lr=1e-3), device=device,
+                         seed=seed)
 
 
 @dataclass(frozen=True)
