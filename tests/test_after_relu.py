@@ -99,8 +99,15 @@ def test_depth_configs_use_each_ones_own_gain() -> None:
 
 def test_training_step_runs_and_learns() -> None:
     step = ar.training_step("gelu", width=16, depth=2, batch=32)
-    for _ in range(3):
+    net = next(c.cell_contents for c in step.__closure__
+               if isinstance(c.cell_contents, torch.nn.Module))
+    assert isinstance(net.blocks[0].act, torch.nn.GELU)
+    gen = torch.Generator().manual_seed(0)  # the closure's own fixed batch, drawn the same way
+    x, y = torch.randn(32, 16, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+    before = torch.nn.functional.cross_entropy(net(x), y).item()
+    for _ in range(20):
         step()
+    assert torch.nn.functional.cross_entropy(net(x), y).item() < before  # it learns that batch
 
 
 # --- lab checkers --------------------------------------------------------------------------------
