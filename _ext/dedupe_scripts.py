@@ -33,8 +33,11 @@ def dedupe(scripts: list[Any]) -> list[Any]:
 
 def on_page_context(app: Any, pagename: str, templatename: str, context: dict[str, Any],
                     doctree: Any) -> None:
-    if "script_files" in context:
-        context["script_files"] = dedupe(list(context["script_files"]))
+    # In place: the list is the builder's own, and handlers that run later (sphinx.ext.mathjax
+    # among them) append their scripts to it. A new list here would silently drop MathJax.
+    scripts = context.get("script_files")
+    if isinstance(scripts, list):
+        scripts[:] = dedupe(scripts)
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -131,6 +131,22 @@ def test_real_package_hash_changes_with_a_package_file(monkeypatch: pytest.Monke
     assert cache.source_hash() == before
 
 
+def test_presentation_only_files_do_not_invalidate(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """Editing a quiz, an explorer or a plot retrains nothing; editing the training path does."""
+    package = tmp_path / "pkg"
+    for sub in ("book", "labs", "theory"):
+        (package / sub).mkdir(parents=True)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", package)
+    (package / "train.py").write_text("lr = 1\n")
+    before = cache.source_hash()
+    for name in ("book/quiz.yaml", "labs/checks.py", "plots.py", "papers.py"):
+        (package / name).write_text("# presentation\n")
+        assert cache.source_hash() == before, name
+    (package / "theory" / "saturation.py").write_text("# calls fit\n")
+    assert cache.source_hash() != before
+
+
 @pytest.mark.parametrize("field, bad", [("test_acc", "0.99"), ("test_acc", ["0.99"]),
                                         ("steps", [1.5]), ("layer_stats", [{"step": 0}]),
                                         ("label", 3), ("nonsense", 1)])

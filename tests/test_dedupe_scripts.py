@@ -35,8 +35,12 @@ def test_inline_scripts_added_twice_are_kept_once() -> None:
 def test_page_context_is_rewritten_and_the_handler_runs_first() -> None:
     body = "var x = 1;"
     ctx = {"script_files": [_JavaScript(None, body=body), _JavaScript("", body=body)]}
+    builders_list = ctx["script_files"]
     dedupe_scripts.on_page_context(None, "intro", "page.html", ctx, None)
     assert len(ctx["script_files"]) == 1
+    # The builder's own list is edited in place: handlers that run after this one (MathJax's)
+    # append to that list, and their scripts must still reach the page.
+    assert ctx["script_files"] is builders_list
 
     class App:
         def connect(self, event: str, handler: object, priority: int = 500) -> None:

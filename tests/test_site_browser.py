@@ -154,6 +154,7 @@ DOM_FACTS = """() => ({
   widgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"], '
         + '.jupyter-widgets, .widget-area').length,
   output_text: Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText).join('\\n'),
+  explorers: document.querySelectorAll('.cell_output .relucourse-explorer').length,
   math_total: document.querySelectorAll('.math').length,
   math_raw: Array.from(document.querySelectorAll('.math'))
         .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
@@ -233,8 +234,46 @@ def test_no_dead_widgets_or_progress_bars(visit: Visit) -> None:
     assert visit.dom["widgets"] == 0, f"{visit.docname}: the page embeds ipywidgets (dead without a kernel)"
     assert not TQDM_BAR.search(visit.dom["output_text"]), f"{visit.docname}: a progress bar was printed"
     if "rc.book.explorer.explore(" in (ROOT / f"{visit.docname}.ipynb").read_text():
-        assert "Static figure for the default settings" in visit.dom["output_text"]
+        assert visit.dom["explorers"] > 0, f"{visit.docname}: explore() drew no static explorer"
         assert any(i["in_output"] and i["width"] > 0 for i in visit.dom["images"])
+
+
+EXPLORER_PAGES = [d for d in NOTEBOOK_PAGES
+                  if "rc.book.explorer.explore(" in (ROOT / f"{d}.ipynb").read_text()]
+
+
+@pytest.mark.parametrize("docname", EXPLORER_PAGES)
+def test_static_explorer_answers_its_controls(open_page: Callable[[str], tuple[Any, Visit]],
+                                              docname: str) -> None:
+    """On the static site an explorer's controls swap in another pre-drawn frame: moving the
+    first control that has another value changes the figure, and moving it back restores it."""
+    page, visit = open_page(docname)
+    root = page.locator(".relucourse-explorer").first
+    image = root.locator("img")
+    first = image.get_attribute("src")
+    moved = False
+    for control in root.locator("[data-name]").all():
+        tag = control.evaluate("c => c.tagName.toLowerCase()")
+        count = (int(control.get_attribute("max")) + 1 if tag == "input"
+                 else control.locator("option").count())
+        start = control.evaluate("c => c.value")
+        other = next((str(i) for i in range(count) if str(i) != start), None)
+        if other is None:
+            continue
+        if tag == "select":
+            control.select_option(other)
+        else:
+            control.evaluate("(c, v) => { c.value = v; c.dispatchEvent(new Event('input')); }", other)
+        assert image.get_attribute("src") != first, f"{docname}: moving {control} kept the figure"
+        if tag == "select":
+            control.select_option(start)
+        else:
+            control.evaluate("(c, v) => { c.value = v; c.dispatchEvent(new Event('input')); }", start)
+        assert image.get_attribute("src") == first, f"{docname}: moving back did not restore it"
+        moved = True
+        break
+    assert moved, f"{docname}: the explorer has no control with a second value"
+    assert not visit.page_errors, visit.page_errors
 
 
 @pytest.mark.parametrize("visit", NOTEBOOK_PAGES, indirect=True)

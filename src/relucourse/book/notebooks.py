@@ -27,8 +27,8 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("relucourse") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "relucourse @ git+{REPOSITORY_URL}"], check=True)"""
+    package = "relucourse @ git+{REPOSITORY_URL}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)"""
 
 SETUP_TAGS = ["remove-cell"]
 

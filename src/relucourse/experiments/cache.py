@@ -68,8 +68,16 @@ def cache_dir() -> Path | None:
 _SOURCE_MEMO: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
+# Parts of the package that only present results (the book's quizzes, explorers and closers, the
+# labs' checkers, plots, the papers table): nothing in them reaches a Record, so editing them
+# must not retrain every cached run. Anything else counts, theory/ included (it calls fit).
+PRESENTATION_ONLY = ("book", "labs", "plots.py", "papers.py", "answers.py")
+
+
 def _source_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file())
+    return sorted(p for p in PACKAGE_DIR.rglob("*")
+                  if p.suffix in (".py", ".yaml") and p.is_file()
+                  and p.relative_to(PACKAGE_DIR).parts[0] not in PRESENTATION_ONLY)
 
 
 def source_hash() -> str:
