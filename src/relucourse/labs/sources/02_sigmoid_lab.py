@@ -20,7 +20,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # `[skipped]` line, checks the course's reference solution instead and the rest of the lab uses that,
 # so the page still runs from top to bottom. The model solutions are hidden under **Solution**.
 
-
 # %%
 import math  # noqa: F401  (for your formulas in Task 3)
 
@@ -32,7 +31,8 @@ from relucourse.labs.checks import saturation as checks
 from relucourse.theory import saturation as G
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("02_sigmoid_lab", globals())  # references for exercises not written yet
+# references for exercises not written yet
+lab = rc.labs.exercise.Lab("02_sigmoid_lab", globals())
 
 
 # %% [markdown]
@@ -81,8 +81,9 @@ def my_sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-my_sigmoid_derivative = lab.checked("my_sigmoid_derivative", my_sigmoid_derivative,
-                                    checks.check_sigmoid_derivative)
+my_sigmoid_derivative = lab.checked(
+    "my_sigmoid_derivative", my_sigmoid_derivative, checks.check_sigmoid_derivative
+)
 
 # By hand: autograd differentiates the sigmoid; compare with the formula.
 x = torch.linspace(-8, 8, 17, dtype=torch.float64, requires_grad=True)
@@ -120,16 +121,24 @@ n_var_w = 1 / 3
 depth = 8
 
 ### BEGIN SOLUTION: your two predictions (numbers, or formulas in n_var_w and depth)
-predicted_factor = math.sqrt(n_var_w * (1 / 4) ** 2)  # the largest factor by which one layer scales ||delta||
-predicted_ratio = predicted_factor ** (depth - 1)  # ||dL/dW_1|| / ||dL/dW_L|| if each layer applies it
+predicted_factor = math.sqrt(
+    n_var_w * (1 / 4) ** 2
+)  # the largest factor by which one layer scales ||delta||
+predicted_ratio = predicted_factor ** (
+    depth - 1
+)  # ||dL/dW_1|| / ||dL/dW_L|| if each layer applies it
 ### END SOLUTION
 
-predicted_factor = lab.checked("predicted_factor", predicted_factor, checks.check_factor_prediction,
-                               n_var_w)
-predicted_ratio = lab.checked("predicted_ratio", predicted_ratio, checks.check_ratio_prediction,
-                              depth, n_var_w)
-print(f"predicted per-layer factor at most {predicted_factor:.4f}; "
-      f"layer 1 / layer {depth} about {predicted_ratio:.2e}")
+predicted_factor = lab.checked(
+    "predicted_factor", predicted_factor, checks.check_factor_prediction, n_var_w
+)
+predicted_ratio = lab.checked(
+    "predicted_ratio", predicted_ratio, checks.check_ratio_prediction, depth, n_var_w
+)
+print(
+    f"predicted per-layer factor at most {predicted_factor:.4f}; "
+    f"layer 1 / layer {depth} about {predicted_ratio:.2e}"
+)
 
 
 # %% [markdown] tags=["solution"]
@@ -151,10 +160,13 @@ print(f"predicted per-layer factor at most {predicted_factor:.4f}; "
 
 
 # %%
-def my_gradient_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """||dL/dW_l|| of every hidden layer after one cross-entropy backward, input side first."""
+def my_gradient_norms(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> list[float]:
+    """||dL/dW_l|| of every hidden layer after one cross-entropy backward, input side
+    first."""
     ### BEGIN SOLUTION
-    model.zero_grad()          # .grad accumulates across backward calls
+    model.zero_grad()  # .grad accumulates across backward calls
     torch.nn.functional.cross_entropy(model(x), y).backward()
     return [block.linear.weight.grad.norm().item() for block in model.blocks]
     ### END SOLUTION
@@ -162,10 +174,24 @@ def my_gradient_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) 
 
 data = rc.data.load_mnist1d(rt.device)
 x_batch, y_batch = data.x_train[:512], data.y_train[:512]
-model = G.make_mlp("sigmoid", depth, data.n_features, data.num_classes, width=64,
-                   init="pytorch_default", bias_init=0.0, seed=0)
-my_gradient_norms = lab.checked("my_gradient_norms", my_gradient_norms, checks.check_gradient_norms,
-                                model, x_batch, y_batch)
+model = G.make_mlp(
+    "sigmoid",
+    depth,
+    data.n_features,
+    data.num_classes,
+    width=64,
+    init="pytorch_default",
+    bias_init=0.0,
+    seed=0,
+)
+my_gradient_norms = lab.checked(
+    "my_gradient_norms",
+    my_gradient_norms,
+    checks.check_gradient_norms,
+    model,
+    x_batch,
+    y_batch,
+)
 
 my_norms = my_gradient_norms(model, x_batch, y_batch)
 for i, g in enumerate(my_norms, start=1):
@@ -198,25 +224,38 @@ assert 0.8 * bound < measured_factor < 1.15 * bound  # close to the bound (one n
 
 # %%
 def draw(depth: int, activation: str, init: str) -> None:
-    norms = G.init_gradient_profile(activation, depth, x_batch, y_batch, width=64, init=init,
-                                    seeds=(0,))
+    norms = G.init_gradient_profile(
+        activation, depth, x_batch, y_batch, width=64, init=init, seeds=(0,)
+    )
     fig, ax = plt.subplots(figsize=(7, 4))
-    rc.plots.layer_profile({activation: norms}, ylabel="||dL/dW_l|| (log scale)",
-                           title=f"{activation}, depth {depth}, init {init}: gradient per layer",
-                           ax=ax)
+    rc.plots.layer_profile(
+        {activation: norms},
+        ylabel="||dL/dW_l|| (log scale)",
+        title=f"{activation}, depth {depth}, init {init}: gradient per layer",
+        ax=ax,
+    )
     if activation == "sigmoid" and init == "pytorch_default":
         bound = G.sigmoid_layer_factor_bound(1 / 3)
         layers = range(1, depth + 1)
-        ax.plot(layers, [norms[-1] * bound ** (depth - k) for k in layers], color="gray",
-                linestyle=":", label="bound sqrt(1/48) per layer")
+        ax.plot(
+            layers,
+            [norms[-1] * bound ** (depth - k) for k in layers],
+            color="gray",
+            linestyle=":",
+            label="bound sqrt(1/48) per layer",
+        )
         ax.legend()
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     plt.show()
     print(f"layer 1 / layer {depth}: {G.first_to_last(norms):.2e}")
 
 
-rc.book.explorer.explore(draw, depth=(2, 20, 1), activation=["sigmoid", "tanh", "relu"],
-                    init=["pytorch_default", "xavier_normal", "kaiming_normal"])
+rc.book.explorer.explore(
+    draw,
+    depth=(2, 20, 1),
+    activation=["sigmoid", "tanh", "relu"],
+    init=["pytorch_default", "xavier_normal", "kaiming_normal"],
+)
 
 
 # %% [markdown]
@@ -244,40 +283,67 @@ rc.book.explorer.explore(draw, depth=(2, 20, 1), activation=["sigmoid", "tanh", 
 summary = {}
 for init in ("pytorch_default", "xavier_normal", "kaiming_normal"):
     for act in ("sigmoid", "tanh", "relu"):
-        p5, p20 = (G.init_gradient_profile(act, d, x_batch, y_batch, init=init, seeds=(0,))
-                   for d in (5, 20))
+        p5, p20 = (
+            G.init_gradient_profile(act, d, x_batch, y_batch, init=init, seeds=(0,))
+            for d in (5, 20)
+        )
         summary[(act, init)] = (G.first_to_last(p20), p20[-1] / p5[-1])
-        print(f"{act:8s} {init:16s} depth 20: layer 1 / layer 20 = {summary[(act, init)][0]:8.1e}, "
-              f"last-layer height depth 20 / depth 5 = {summary[(act, init)][1]:8.1e}")
+        print(
+            f"{act:8s} {init:16s} depth 20: "
+            f"layer 1 / layer 20 = {summary[(act, init)][0]:8.1e}, "
+            f"last-layer height depth 20 / depth 5 = {summary[(act, init)][1]:8.1e}"
+        )
 
-# sigmoid: the measured per-layer factor against sqrt(chi) at each init's scale, and at unit gain
+# sigmoid: the measured per-layer factor against sqrt(chi) at each init's scale, and at
+# unit gain
 unit = G.unit_gain_n_var("sigmoid")
 chi16 = G.backward_gain("sigmoid", 16.0)
 print(f"chi at n Var[W] = 16: {chi16:.2f}; chi reaches 1 at n Var[W] = {unit:.0f}")
 scales = {}
 for init in ("pytorch_default", "xavier_normal", "kaiming_normal"):
-    scales[init] = (init, {}, G.model_n_var(rc.ModelConfig(width=64, depth=3, activation="sigmoid",
-                                                           init=init)))
+    scales[init] = (
+        init,
+        {},
+        G.model_n_var(
+            rc.ModelConfig(width=64, depth=3, activation="sigmoid", init=init)
+        ),
+    )
 kaiming_n_var = scales["kaiming_normal"][2]
-scales["unit gain"] = ("kaiming_normal", {"init_kwargs": {"scale": (unit / kaiming_n_var) ** 0.5}},
-                       unit)
+scales["unit gain"] = (
+    "kaiming_normal",
+    {"init_kwargs": {"scale": (unit / kaiming_n_var) ** 0.5}},
+    unit,
+)
 factors = {}
 for name, (init, extra, n_var) in scales.items():
-    p20 = G.init_gradient_profile("sigmoid", 20, x_batch, y_batch, init=init, seeds=(0,), **extra)
-    factors[name] = (G.per_layer_factor(p20), G.backward_gain("sigmoid", n_var) ** 0.5,
-                     G.first_to_last(p20))
-    print(f"sigmoid, {name:16s} n Var[W] = {n_var:6.2f}: per-layer factor {factors[name][0]:.3f}, "
-          f"sqrt(chi) = {factors[name][1]:.3f}, layer 1 / layer 20 = {factors[name][2]:.1e}")
+    p20 = G.init_gradient_profile(
+        "sigmoid", 20, x_batch, y_batch, init=init, seeds=(0,), **extra
+    )
+    factors[name] = (
+        G.per_layer_factor(p20),
+        G.backward_gain("sigmoid", n_var) ** 0.5,
+        G.first_to_last(p20),
+    )
+    print(
+        f"sigmoid, {name:16s} n Var[W] = {n_var:6.2f}: "
+        f"per-layer factor {factors[name][0]:.3f}, "
+        f"sqrt(chi) = {factors[name][1]:.3f}, "
+        f"layer 1 / layer 20 = {factors[name][2]:.1e}"
+    )
 
-assert all(summary[("sigmoid", i)][0] < 1e-6 for i in ("pytorch_default", "xavier_normal",
-                                                      "kaiming_normal"))
-assert all(abs(f / s - 1) < 0.15 for f, s, _ in factors.values())  # the factor is sqrt(chi)
+assert all(
+    summary[("sigmoid", i)][0] < 1e-6
+    for i in ("pytorch_default", "xavier_normal", "kaiming_normal")
+)
+# the factor is sqrt(chi)
+assert all(abs(f / s - 1) < 0.15 for f, s, _ in factors.values())
 assert chi16 < 0.5 and 90 < unit < 115
-assert factors["unit gain"][2] > 1e-2                                # unit gain: nearly level
+assert factors["unit gain"][2] > 1e-2  # unit gain: nearly level
 for act in ("tanh", "relu"):
-    assert 0.1 < summary[(act, "pytorch_default")][0] < 10      # level ...
-    assert summary[(act, "pytorch_default")][1] < 1e-2          # ... but sinking with depth
-    assert 0.1 < summary[(act, "kaiming_normal")][1] < 10       # Kaiming: the height stays put
+    assert 0.1 < summary[(act, "pytorch_default")][0] < 10  # level ...
+    assert summary[(act, "pytorch_default")][1] < 1e-2  # ... but sinking with depth
+    # Kaiming: the height stays put
+    assert 0.1 < summary[(act, "kaiming_normal")][1] < 10
 
 
 # %% [markdown]
