@@ -19,7 +19,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # the lab uses that, so the page still runs from top to bottom. Solutions are hidden under
 # **Solution**.
 
-
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,16 +28,22 @@ import relucourse as rc
 from relucourse.labs.checks import dead_relu as checks
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("03_relu_lab", globals())  # references for exercises not written yet
+# references for exercises not written yet
+lab = rc.labs.exercise.Lab("03_relu_lab", globals())
 STEPS = rc.by_mode(300, 3000)
 SEEDS = (0, 1, 2)
-BASE = rc.RunConfig(   # the chapter's base network, on the same training set (10% held out)
+# the chapter's base network, on the same training set (10% held out)
+BASE = rc.RunConfig(
     data=rc.DataConfig(name="mnist1d", val_fraction=0.1),
-    model=rc.ModelConfig(width=64, depth=4, activation="relu", init="kaiming_normal", bias_init=0.0),
+    model=rc.ModelConfig(
+        width=64, depth=4, activation="relu", init="kaiming_normal", bias_init=0.0
+    ),
     train=rc.TrainConfig(optimizer="adam", lr=1e-2, steps=STEPS, eval_every=STEPS // 4),
 )
-data = rc.data.load_dataset("mnist1d", device=rt.device,   # loaded once; rc.fit trains on it
-                            val_fraction=BASE.data.val_fraction)
+# loaded once; rc.fit trains on it
+data = rc.data.load_dataset(
+    "mnist1d", device=rt.device, val_fraction=BASE.data.val_fraction
+)
 
 
 # %% [markdown]
@@ -58,22 +63,31 @@ data = rc.data.load_dataset("mnist1d", device=rt.device,   # loaded once; rc.fit
 
 
 # %%
-def count_dead(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> dict[str, int]:
-    """{layer name: number of units exactly 0 on every row of x}, for each module named '*.act'."""
+def count_dead(
+    model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000
+) -> dict[str, int]:
+    """{layer name: number of units exactly 0 on every row of x}, for each module
+    named '*.act'."""
     ### BEGIN SOLUTION
     fired = {}
+
     def make_hook(name):
         def hook(module, inputs, output):
-            now = (output > 0).any(dim=0)          # (units,) for an MLP layer
+            now = (output > 0).any(dim=0)  # (units,) for an MLP layer
             fired[name] = now if name not in fired else fired[name] | now
+
         return hook
-    handles = [m.register_forward_hook(make_hook(n))
-               for n, m in model.named_modules() if n.endswith(".act")]
+
+    handles = [
+        m.register_forward_hook(make_hook(n))
+        for n, m in model.named_modules()
+        if n.endswith(".act")
+    ]
     try:
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                model(x[start:start + batch_size])
-    finally:                                         # never leave hooks behind
+                model(x[start : start + batch_size])
+    finally:  # never leave hooks behind
         for h in handles:
             h.remove()
     return {name: int((~mask).sum()) for name, mask in fired.items()}
@@ -81,7 +95,9 @@ def count_dead(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) 
 
 
 model, _ = rc.fit(BASE.replace(**{"train.lr": 3e-2}), data=data)
-count_dead = lab.checked("count_dead", count_dead, checks.check_dead_counter, model, data.x_train)
+count_dead = lab.checked(
+    "count_dead", count_dead, checks.check_dead_counter, model, data.x_train
+)
 
 
 # %% [markdown] tags=["solution"]
@@ -117,21 +133,38 @@ dead = {lr: [] for lr in LRS}
 acc = {lr: [] for lr in LRS}
 for lr in LRS:
     for seed in SEEDS:
-        model, result = rc.fit(BASE.replace(**{"train.lr": lr, "train.seed": seed}), data=data)
+        model, result = rc.fit(
+            BASE.replace(**{"train.lr": lr, "train.seed": seed}), data=data
+        )
         dead[lr].append(sum(count_dead(model, data.x_train).values()) / n_units)
         acc[lr].append(result.final_test_acc)
 
 fig, ax = plt.subplots()
-ax.errorbar(LRS, [np.mean(dead[lr]) for lr in LRS], yerr=[np.std(dead[lr]) for lr in LRS],
-            marker="o", capsize=3, color=rc.plots.color_for("relu"), label=f"ReLU, seeds {SEEDS}")
-ax.axhline(0.4, color="gray", linestyle="--", linewidth=1, label="CS231n: 'as much as 40%'")
+ax.errorbar(
+    LRS,
+    [np.mean(dead[lr]) for lr in LRS],
+    yerr=[np.std(dead[lr]) for lr in LRS],
+    marker="o",
+    capsize=3,
+    color=rc.plots.color_for("relu"),
+    label=f"ReLU, seeds {SEEDS}",
+)
+ax.axhline(
+    0.4, color="gray", linestyle="--", linewidth=1, label="CS231n: 'as much as 40%'"
+)
 ax.set_xscale("log")
-rc.plots.finish(ax, "Dead units after training (your counter)", "Adam learning rate",
-                "fraction of hidden units dead")
+rc.plots.finish(
+    ax,
+    "Dead units after training (your counter)",
+    "Adam learning rate",
+    "fraction of hidden units dead",
+)
 plt.show()
 for lr in LRS:
-    print(f"lr={lr:<6g} dead {np.mean(dead[lr]):.3f} ± {np.std(dead[lr]):.3f}   "
-          f"test acc {np.mean(acc[lr]):.3f}")
+    print(
+        f"lr={lr:<6g} dead {np.mean(dead[lr]):.3f} ± {np.std(dead[lr]):.3f}   "
+        f"test acc {np.mean(acc[lr]):.3f}"
+    )
 checks.check_lr_sweep(LRS, [float(np.mean(dead[lr])) for lr in LRS])
 
 
@@ -165,19 +198,20 @@ DYING = BASE.replace(**{"train.lr": 0.1})
 
 
 def dead_and_acc(cfg):
-    """(dead fraction, final test accuracy) of ``cfg`` trained with each seed in SEEDS."""
+    """(dead fraction, final test accuracy) of ``cfg`` trained with each seed in
+    SEEDS."""
     out = []
     for seed in SEEDS:
         model, result = rc.fit(cfg.replace(**{"train.seed": seed}), data=data)
-        out.append((sum(count_dead(model, data.x_train).values()) / n_units,
-                    result.final_test_acc))
+        dead_fraction = sum(count_dead(model, data.x_train).values()) / n_units
+        out.append((dead_fraction, result.final_test_acc))
     return out
 
 
 dying = dead_and_acc(DYING)
 dying_dead = float(np.mean([d for d, _ in dying]))
 print(f"DYING: {dying_dead:.0%} of the hidden units dead (mean over seeds {SEEDS})")
-assert dying_dead > 0.5   # the rate kills most of the units
+assert dying_dead > 0.5  # the rate kills most of the units
 
 ### BEGIN SOLUTION: your fix, a copy of DYING with one or two settings changed
 FIXED = DYING.replace(**{"train.lr": 1e-2})
@@ -217,22 +251,37 @@ FIXED = lab.checked("FIXED", FIXED, checks.check_fix_config, DYING, dying, dead_
 
 # %%
 def draw(lr=1e-2, bias_init=0.0, activation="relu"):
-    cfg = BASE.replace(**{"train.lr": lr, "model.bias_init": bias_init,
-                          "model.activation": activation})
+    cfg = BASE.replace(
+        **{"train.lr": lr, "model.bias_init": bias_init, "model.activation": activation}
+    )
     result = rc.experiments.run(cfg, probes=[rc.probes.DeadUnits(every=STEPS // 8)])
     fig, ax = plt.subplots()
     for i, values in enumerate(result.unit_series("dead").values()):
-        ax.plot(result.check_steps(), values, marker="o", markersize=3,
-                label=f"hidden layer {i + 1}", color=rc.plots.OKABE_ITO[i])
+        ax.plot(
+            result.check_steps(),
+            values,
+            marker="o",
+            markersize=3,
+            label=f"hidden layer {i + 1}",
+            color=rc.plots.OKABE_ITO[i],
+        )
     ax.set_ylim(-0.02, 1.02)
-    rc.plots.finish(ax, f"{activation}, lr={lr:g}, bias={bias_init:g} (seed 0): "
-                        f"test acc {result.final_test_acc:.2f}",
-                    "training step", "fraction of the layer's units dead")
+    rc.plots.finish(
+        ax,
+        f"{activation}, lr={lr:g}, bias={bias_init:g} (seed 0): "
+        f"test acc {result.final_test_acc:.2f}",
+        "training step",
+        "fraction of the layer's units dead",
+    )
     plt.show()
 
 
-rc.book.explorer.explore(draw, lr=[1e-2, 1e-3, 3e-2, 1e-1], bias_init=[0.0, -2.0, -1.0, 0.01, 0.1],
-                    activation=["relu", "leaky_relu", "prelu", "elu", "relu_leaky_backward"])
+rc.book.explorer.explore(
+    draw,
+    lr=[1e-2, 1e-3, 3e-2, 1e-1],
+    bias_init=[0.0, -2.0, -1.0, 0.01, 0.1],
+    activation=["relu", "leaky_relu", "prelu", "elu", "relu_leaky_backward"],
+)
 
 
 # %% [markdown]
