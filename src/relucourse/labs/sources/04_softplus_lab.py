@@ -20,7 +20,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # the lab uses that, so the page still runs from top to bottom. Solutions are hidden under
 # **Solution**.
 
-
 # %%
 import math
 
@@ -31,7 +30,8 @@ import relucourse as rc
 from relucourse.labs.checks import softplus as checks
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("04_softplus_lab", globals())  # references for exercises not written yet
+# references for exercises not written yet
+lab = rc.labs.exercise.Lab("04_softplus_lab", globals())
 
 
 # %% [markdown]
@@ -46,7 +46,8 @@ x = torch.tensor([-100.0, -20.0, 0.0, 20.0, 80.0, 90.0, 1000.0])
 naive = torch.log(1 + torch.exp(x))
 for xi, yi in zip(x.tolist(), naive.tolist(), strict=True):
     print(f"x = {xi:8.1f}   log(1 + exp(x)) = {yi:.6g}")
-assert torch.isinf(naive[-2:]).all() and naive[1] == 0.0   # overflow on the right, rounding on the left
+# overflow on the right, rounding on the left
+assert torch.isinf(naive[-2:]).all() and naive[1] == 0.0
 
 
 # %% [markdown]
@@ -103,7 +104,9 @@ def softplus_slope(x: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-softplus_slope = lab.checked("softplus_slope", softplus_slope, checks.check_softplus_derivative)
+softplus_slope = lab.checked(
+    "softplus_slope", softplus_slope, checks.check_softplus_derivative
+)
 
 
 # %% [markdown] tags=["solution"]
@@ -129,20 +132,37 @@ def draw(beta: float) -> None:
     x = torch.linspace(-3, 3, 601)
     y = rc.activations.activation_fn("softplus", beta=beta)(x).detach()
     fig, (ax_f, ax_g) = plt.subplots(1, 2, figsize=(11, 3.6))
-    ax_f.plot(x, torch.relu(x), color=rc.plots.color_for("relu"), linestyle="--", label="ReLU",
-              zorder=3)                      # on top, so it stays visible at large beta
-    ax_f.plot(x, y, color=rc.plots.color_for("softplus"), label=f"softplus, beta={beta:g}")
-    ax_f.plot(x, rc.activations.derivative("softplus", x, beta=beta), color="gray",
-              linestyle=":", label="its slope sigmoid(beta x)")
+    # ReLU on top (zorder), so it stays visible at large beta
+    ax_f.plot(
+        x,
+        torch.relu(x),
+        color=rc.plots.color_for("relu"),
+        linestyle="--",
+        label="ReLU",
+        zorder=3,
+    )
+    ax_f.plot(
+        x, y, color=rc.plots.color_for("softplus"), label=f"softplus, beta={beta:g}"
+    )
+    ax_f.plot(
+        x,
+        rc.activations.derivative("softplus", x, beta=beta),
+        color="gray",
+        linestyle=":",
+        label="its slope sigmoid(beta x)",
+    )
     ax_g.plot(x, y - torch.relu(x), color=rc.plots.color_for("softplus"), label="gap")
     ax_g.axhline(math.log(2) / beta, color="gray", linestyle=":", label="log(2)/beta")
     ax_g.set_ylim(0, 1.5)
     rc.plots.finish(ax_f, f"softplus with beta = {beta:g}", "pre-activation x", "value")
-    rc.plots.finish(ax_g, "Gap to ReLU", "pre-activation x", "softplus_beta(x) - relu(x)")
+    rc.plots.finish(
+        ax_g, "Gap to ReLU", "pre-activation x", "softplus_beta(x) - relu(x)"
+    )
     plt.show()
 
 
-# The slider starts where the static site figure is drawn: the middle of (0.5, 20), on the 0.5 grid.
+# The slider starts where the static site figure is drawn: the middle of (0.5, 20), on
+# the 0.5 grid.
 rc.book.explorer.explore(draw, beta=(0.5, 20.0, 0.5))
 
 
@@ -155,7 +175,8 @@ rc.book.explorer.explore(draw, beta=(0.5, 20.0, 0.5))
 
 # %%
 def max_gap(beta: float) -> float:
-    """max |softplus_beta(x) - relu(x)| over a grid of x, with torch.nn.Softplus(beta=beta)."""
+    """max |softplus_beta(x) - relu(x)| over a grid of x, with
+    torch.nn.Softplus(beta=beta)."""
     ### BEGIN SOLUTION
     x = torch.linspace(-10, 10, 200_001, dtype=torch.float64)
     return (torch.nn.Softplus(beta=beta)(x) - torch.relu(x)).abs().max().item()
@@ -164,13 +185,16 @@ def max_gap(beta: float) -> float:
 
 max_gap = lab.checked("max_gap", max_gap, checks.check_max_gap)
 
-### BEGIN SOLUTION: the smallest beta for which softplus_beta stays within 0.01 of ReLU everywhere
+### BEGIN SOLUTION: the smallest beta for which softplus_beta is within 0.01 of ReLU everywhere
 beta_for_001 = math.log(2) / 0.01
 ### END SOLUTION
 
-beta_for_001 = lab.checked("beta_for_001", beta_for_001, checks.check_beta_for_gap, 0.01)
+beta_for_001 = lab.checked(
+    "beta_for_001", beta_for_001, checks.check_beta_for_gap, 0.01
+)
 print(f"softplus_beta stays within 0.01 of ReLU once beta >= {beta_for_001:.1f}")
-assert max_gap(beta_for_001) <= 0.01 + 1e-9   # measured on the grid, not only by the formula
+# measured on the grid, not only by the formula
+assert max_gap(beta_for_001) <= 0.01 + 1e-9
 
 
 # %% [markdown] tags=["solution"]
@@ -193,7 +217,8 @@ assert max_gap(beta_for_001) <= 0.01 + 1e-9   # measured on the grid, not only b
 
 # %%
 def steps_to_target(result: rc.records.Record, target: float) -> int | None:
-    """The first evaluation step whose training loss is <= target, or None if there is none."""
+    """The first evaluation step whose training loss is <= target, or None if there is
+    none."""
     ### BEGIN SOLUTION
     for step, loss in zip(result.steps, result.train_loss, strict=True):
         if loss <= target:
@@ -202,7 +227,9 @@ def steps_to_target(result: rc.records.Record, target: float) -> int | None:
     ### END SOLUTION
 
 
-steps_to_target = lab.checked("steps_to_target", steps_to_target, checks.check_steps_to_target)
+steps_to_target = lab.checked(
+    "steps_to_target", steps_to_target, checks.check_steps_to_target
+)
 
 
 # %% [markdown] tags=["solution"]
@@ -223,25 +250,44 @@ steps_to_target = lab.checked("steps_to_target", steps_to_target, checks.check_s
 
 
 # %%
-BETAS = [1.0, 4.0]                       # your choice of softplus sharpness
-TARGET = 0.8                             # training cross-entropy (chance: log 10 = 2.30)
+BETAS = [1.0, 4.0]  # your choice of softplus sharpness
+TARGET = 0.8  # training cross-entropy (chance: log 10 = 2.30)
 SEEDS = rc.by_mode((0, 1, 2), (0, 1, 2, 3, 4))
-LRS = [0.03, 0.1, 0.3, 0.6]              # the tuning grid, as in the chapter
+LRS = [0.03, 0.1, 0.3, 0.6]  # the tuning grid, as in the chapter
 BASE = rc.RunConfig(
     data=rc.DataConfig(name="mnist1d", val_fraction=0.1),
     model=rc.ModelConfig(width=64, depth=3, init="kaiming_normal", bias_init=0.0),
-    train=rc.TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, steps=rc.by_mode(400, 1500),
-                         eval_every=25),
+    train=rc.TrainConfig(
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        steps=rc.by_mode(400, 1500),
+        eval_every=25,
+    ),
 )
-arms = {"relu": BASE.replace(**{"model.activation": "relu"}),
-        "softplus shifted": BASE.replace(**{"model.activation": "softplus",
-                                            "model.activation_kwargs": {"beta": 1.0,
-                                                                        "shifted": True}})}
+arms = {
+    "relu": BASE.replace(**{"model.activation": "relu"}),
+    "softplus shifted": BASE.replace(
+        **{
+            "model.activation": "softplus",
+            "model.activation_kwargs": {"beta": 1.0, "shifted": True},
+        }
+    ),
+}
 for b in BETAS:
     arms[f"softplus beta={b:g}"] = BASE.replace(
-        **{"model.activation": "softplus", "model.activation_kwargs": {"beta": float(b)}})
-groups = rc.tune(arms, grid={"train.lr": LRS}, seeds=SEEDS, select="val_acc",
-                 probes=[rc.probes.ZeroFractions()])
+        **{
+            "model.activation": "softplus",
+            "model.activation_kwargs": {"beta": float(b)},
+        }
+    )
+groups = rc.tune(
+    arms,
+    grid={"train.lr": LRS},
+    seeds=SEEDS,
+    select="val_acc",
+    probes=[rc.probes.ZeroFractions()],
+)
 
 fig, ax = plt.subplots()
 for i, (label, results) in enumerate(groups.items()):
@@ -250,19 +296,35 @@ for i, (label, results) in enumerate(groups.items()):
     zeros = [r.zero_fraction() for r in results]
     acc = [r.final_test_acc for r in results]
     lr = groups.params(label)["train.lr"]
-    print(f"{label:18s} lr {lr:<4g} steps to {TARGET}: {shown} (None = never: {reached.count(None)})"
-          f"   exact zeros {sum(zeros) / len(zeros):.3f}   test acc {sum(acc) / len(acc):.3f}")
+    print(
+        f"{label:18s} lr {lr:<4g} steps to {TARGET}: {shown} "
+        f"(None = never: {reached.count(None)})"
+        f"   exact zeros {sum(zeros) / len(zeros):.3f}"
+        f"   test acc {sum(acc) / len(acc):.3f}"
+    )
     color = rc.plots.color_for(results[0].activation)
-    rc.plots.mean_band(ax, results[0].steps, [r.train_loss for r in results], f"{label}, lr={lr:g}",
-                       color=color, linestyle=rc.plots.LINESTYLES[i % 4])
+    rc.plots.mean_band(
+        ax,
+        results[0].steps,
+        [r.train_loss for r in results],
+        f"{label}, lr={lr:g}",
+        color=color,
+        linestyle=rc.plots.LINESTYLES[i % 4],
+    )
 ax.axhline(TARGET, color="gray", linestyle=":", linewidth=1, label="target")
 ax.set_yscale("log")
-rc.plots.finish(ax, f"Training loss at each tuned lr, mean ± std over seeds {SEEDS}", "SGD step",
-                "training cross-entropy (log scale)")
+rc.plots.finish(
+    ax,
+    f"Training loss at each tuned lr, mean ± std over seeds {SEEDS}",
+    "SGD step",
+    "training cross-entropy (log scale)",
+)
 plt.show()
 assert all(len(v) == len(SEEDS) for v in groups.values())
-assert groups["relu"][0].zero_fraction() > 0.3   # only ReLU has exact zeros
-assert all(r.zero_fraction() == 0.0 for k, v in groups.items() if k != "relu" for r in v)
+assert groups["relu"][0].zero_fraction() > 0.3  # only ReLU has exact zeros
+assert all(
+    r.zero_fraction() == 0.0 for k, v in groups.items() if k != "relu" for r in v
+)
 
 
 # %% [markdown]
