@@ -25,7 +25,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # the lab uses that, so the page still runs from top to bottom. Solutions are hidden under
 # **Solution**.
 
-
 # %%
 import dataclasses
 import math
@@ -40,7 +39,8 @@ from relucourse.labs.checks import kaiming as checks
 from relucourse.theory import kaiming as var
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("05_kaiming_lab", globals())  # references for exercises not written yet
+# references for exercises not written yet
+lab = rc.labs.exercise.Lab("05_kaiming_lab", globals())
 
 
 # %% [markdown]
@@ -92,13 +92,17 @@ relu_factor = lab.checked("relu_factor", relu_factor, checks.check_relu_factor)
 
 
 # %%
-def kaiming_init_(layer: nn.Linear, negative_slope: float = 0.0, mode: str = "fan_in") -> None:
-    """In place: W ~ N(0, 2 / ((1 + a^2) fan)) with a = negative_slope, and a zero bias."""
+def kaiming_init_(
+    layer: nn.Linear, negative_slope: float = 0.0, mode: str = "fan_in"
+) -> None:
+    """In place: W ~ N(0, 2 / ((1 + a^2) fan)) with a = negative_slope, and a zero
+    bias."""
     ### BEGIN SOLUTION
     fan = layer.in_features if mode == "fan_in" else layer.out_features
     std = math.sqrt(2.0 / ((1.0 + negative_slope**2) * fan))
-    with torch.no_grad():                 # initialisation is not part of the graph
-        layer.weight.normal_(0.0, std)    # in place: optimisers keep pointing at this tensor
+    with torch.no_grad():  # initialisation is not part of the graph
+        # in place: optimisers keep pointing at this tensor
+        layer.weight.normal_(0.0, std)
         if layer.bias is not None:
             layer.bias.zero_()
     ### END SOLUTION
@@ -138,9 +142,12 @@ def lecun_init_(layer: nn.Linear) -> None:
         layer.bias.zero_()
 
 
-def second_moments(init_fn, depth: int, width: int = 256, n: int = 512, seed: int = 0) -> list:
-    """E[x_l^2] after each ReLU of `depth` Linear(width, width) layers initialised by init_fn,
-    for a batch x ~ N(0, 1) of shape (n, width) drawn after torch.manual_seed(seed)."""
+def second_moments(
+    init_fn, depth: int, width: int = 256, n: int = 512, seed: int = 0
+) -> list:
+    """E[x_l^2] after each ReLU of `depth` Linear(width, width) layers initialised by
+    init_fn, for a batch x ~ N(0, 1) of shape (n, width) drawn after
+    torch.manual_seed(seed)."""
     ### BEGIN SOLUTION
     torch.manual_seed(seed)
     x = torch.randn(n, width, dtype=torch.float64)
@@ -155,7 +162,9 @@ def second_moments(init_fn, depth: int, width: int = 256, n: int = 512, seed: in
     ### END SOLUTION
 
 
-second_moments = lab.checked("second_moments", second_moments, checks.check_second_moments)
+second_moments = lab.checked(
+    "second_moments", second_moments, checks.check_second_moments
+)
 
 DEPTH = 30
 kaiming_moments = second_moments(kaiming_init_, DEPTH)
@@ -163,15 +172,37 @@ lecun_moments = second_moments(lecun_init_, DEPTH)
 
 fig, ax = plt.subplots()
 layers = np.arange(1, DEPTH + 1)
-ax.plot(layers, kaiming_moments, marker="o", markersize=3, color=rc.plots.color_for("relu"),
-        label="your Kaiming init, Var[w] = 2/n")
-ax.plot(layers, lecun_moments, marker="o", markersize=3, color=rc.plots.OKABE_ITO[3],
-        label="Var[w] = 1/n")
-ax.plot(layers, lecun_moments[0] * 0.5 ** (layers - 1), color="gray", linestyle="--",
-        linewidth=1, label="theory: x 1/2 per layer")
+ax.plot(
+    layers,
+    kaiming_moments,
+    marker="o",
+    markersize=3,
+    color=rc.plots.color_for("relu"),
+    label="your Kaiming init, Var[w] = 2/n",
+)
+ax.plot(
+    layers,
+    lecun_moments,
+    marker="o",
+    markersize=3,
+    color=rc.plots.OKABE_ITO[3],
+    label="Var[w] = 1/n",
+)
+ax.plot(
+    layers,
+    lecun_moments[0] * 0.5 ** (layers - 1),
+    color="gray",
+    linestyle="--",
+    linewidth=1,
+    label="theory: x 1/2 per layer",
+)
 ax.set_yscale("log")
-rc.plots.finish(ax, f"Signal through {DEPTH} ReLU layers at init (width 256, seed 0)",
-                "hidden layer l", "E[x_l^2] (log scale)")
+rc.plots.finish(
+    ax,
+    f"Signal through {DEPTH} ReLU layers at init (width 256, seed 0)",
+    "hidden layer l",
+    "E[x_l^2] (log scale)",
+)
 plt.show()
 print("with the kaiming_init_ of Exercise 2:")
 checks.check_profiles(kaiming_moments, lecun_moments, DEPTH)
@@ -212,25 +243,31 @@ checks.check_profiles(kaiming_moments, lecun_moments, DEPTH)
 STEPS = rc.by_mode(400, 2000)
 SEEDS = (0, 1, 2)
 data = rc.data.load_dataset("mnist1d", device=rt.device)
-train_cfg = rc.TrainConfig(optimizer="sgd", lr=0.05, momentum=0.0, batch_size=128, steps=STEPS,
-                           eval_every=20)
+train_cfg = rc.TrainConfig(
+    optimizer="sgd", lr=0.05, momentum=0.0, batch_size=128, steps=STEPS, eval_every=20
+)
 
 
 def init_hidden_layers_(model: rc.models.MLP, init_fn) -> None:
-    """Apply init_fn to the nn.Linear of every hidden layer of model (not to its head)."""
+    """Apply init_fn to the nn.Linear of every hidden layer of model (not to its
+    head)."""
     ### BEGIN SOLUTION
     for block in model.blocks:
         init_fn(block.linear)
     ### END SOLUTION
 
 
-init_hidden_layers_ = lab.checked("init_hidden_layers_", init_hidden_layers_,
-                                  checks.check_init_hidden_layers)
-DEEP = rc.ModelConfig(width=64, depth=30, activation="relu", init="pytorch_default", bias_init=None)
+init_hidden_layers_ = lab.checked(
+    "init_hidden_layers_", init_hidden_layers_, checks.check_init_hidden_layers
+)
+DEEP = rc.ModelConfig(
+    width=64, depth=30, activation="relu", init="pytorch_default", bias_init=None
+)
 
 
 def deep_mlp(seed: int, init_fn=None) -> nn.Module:
-    """The 30-layer ReLU MLP with PyTorch's default init, re-initialised by init_fn if given."""
+    """The 30-layer ReLU MLP with PyTorch's default init, re-initialised by init_fn if
+    given."""
     model = rc.experiments.init_model(DEEP, data.n_features, data.num_classes, seed)
     if init_fn is not None:
         init_hidden_layers_(model, init_fn)
@@ -239,20 +276,39 @@ def deep_mlp(seed: int, init_fn=None) -> nn.Module:
 
 runs = {"PyTorch default": [], "your Kaiming init": []}
 for seed in SEEDS:
-    for label, init_fn in (("PyTorch default", None), ("your Kaiming init", kaiming_init_)):
+    for label, init_fn in (
+        ("PyTorch default", None),
+        ("your Kaiming init", kaiming_init_),
+    ):
         cfg = dataclasses.replace(train_cfg, seed=seed)
-        runs[label].append(rc.train.train(deep_mlp(seed, init_fn), data, cfg,
-                                          label=f"{label} (seed {seed})"))
+        runs[label].append(
+            rc.train.train(
+                deep_mlp(seed, init_fn), data, cfg, label=f"{label} (seed {seed})"
+            )
+        )
 
 fig, ax = plt.subplots()
 for i, (label, results) in enumerate(runs.items()):
-    rc.plots.mean_band(ax, results[0].steps, [r.train_loss for r in results], label,
-                       color=rc.plots.OKABE_ITO[[0, 2][i]])
-ax.axhline(var.CHANCE_LOSS_10, color="gray", linestyle=":", linewidth=1, label="chance, ln 10")
-rc.plots.finish(ax, f"30-layer ReLU MLP, plain SGD (seeds {SEEDS})", "SGD step",
-                "training loss (mean ± std)")
+    rc.plots.mean_band(
+        ax,
+        results[0].steps,
+        [r.train_loss for r in results],
+        label,
+        color=rc.plots.OKABE_ITO[[0, 2][i]],
+    )
+ax.axhline(
+    var.CHANCE_LOSS_10, color="gray", linestyle=":", linewidth=1, label="chance, ln 10"
+)
+rc.plots.finish(
+    ax,
+    f"30-layer ReLU MLP, plain SGD (seeds {SEEDS})",
+    "SGD step",
+    "training loss (mean ± std)",
+)
 plt.show()
-checks.check_stall(runs["PyTorch default"], runs["your Kaiming init"], plateau_steps=STEPS)
+checks.check_stall(
+    runs["PyTorch default"], runs["your Kaiming init"], plateau_steps=STEPS
+)
 
 
 # %% [markdown] tags=["solution"]
@@ -286,35 +342,77 @@ checks.check_stall(runs["PyTorch default"], runs["your Kaiming init"], plateau_s
 def draw(depth=25, init_scale=1.25, activation="relu"):
     width = 256
     s2 = init_scale**2
-    measured = var.forward_profile(depth, width, activation, init="normal",
-                                   init_kwargs={"std": init_scale / math.sqrt(width)},
-                                   n_samples=256)
+    measured = var.forward_profile(
+        depth,
+        width,
+        activation,
+        init="normal",
+        init_kwargs={"std": init_scale / math.sqrt(width)},
+        n_samples=256,
+    )
     theory = var.predicted_profile(depth, s2, activation)
     layers = np.arange(1, depth + 1)
     color = rc.plots.color_for(activation)
     fig, (ax_f, ax_b) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_f.plot(layers, measured.second_moment, "o", markersize=4, color=color,
-              label="E[x_l^2] measured")
+    ax_f.plot(
+        layers,
+        measured.second_moment,
+        "o",
+        markersize=4,
+        color=color,
+        label="E[x_l^2] measured",
+    )
     ax_f.plot(layers, theory.second_moment, "-", color=color, label="E[x_l^2] theory")
-    ax_f.plot(layers, measured.pre_var, "s", markersize=3, color="gray", label="Var[y_l] measured")
-    ax_f.plot(layers, theory.pre_var, "--", color="gray", linewidth=1, label="Var[y_l] theory")
-    ax_b.plot(layers, measured.grad_second_moment, "o", markersize=4, color=color,
-              label="measured")
+    ax_f.plot(
+        layers,
+        measured.pre_var,
+        "s",
+        markersize=3,
+        color="gray",
+        label="Var[y_l] measured",
+    )
+    ax_f.plot(
+        layers, theory.pre_var, "--", color="gray", linewidth=1, label="Var[y_l] theory"
+    )
+    ax_b.plot(
+        layers,
+        measured.grad_second_moment,
+        "o",
+        markersize=4,
+        color=color,
+        label="measured",
+    )
     ax_b.plot(layers, theory.grad_second_moment, "-", color=color, label="theory")
     for ax in (ax_f, ax_b):
         ax.set_yscale("log")
-    matched = rc.init.activation_gain(activation)   # the forward fixed point at Var[y] = 1
-    rc.plots.finish(ax_f, f"Forward: x{measured.ratio_per_layer():.3f} per layer",
-                    "hidden layer l", "second moment / variance (log)")
-    rc.plots.finish(ax_b, f"Backward: x{measured.ratio_per_layer('grad_second_moment'):.3f} "
-                          "per layer (read top-down)", "hidden layer l", "E[(dLoss/dy_l)^2] (log)")
-    fig.suptitle(f"{activation}, depth {depth}, n Var[w] = {s2:.2f} "
-                 f"(its Kaiming gain: init_scale = {matched:.2f}); seed 0")
+    # the forward fixed point at Var[y] = 1
+    matched = rc.init.activation_gain(activation)
+    rc.plots.finish(
+        ax_f,
+        f"Forward: x{measured.ratio_per_layer():.3f} per layer",
+        "hidden layer l",
+        "second moment / variance (log)",
+    )
+    rc.plots.finish(
+        ax_b,
+        f"Backward: x{measured.ratio_per_layer('grad_second_moment'):.3f} "
+        "per layer (read top-down)",
+        "hidden layer l",
+        "E[(dLoss/dy_l)^2] (log)",
+    )
+    fig.suptitle(
+        f"{activation}, depth {depth}, n Var[w] = {s2:.2f} "
+        f"(its Kaiming gain: init_scale = {matched:.2f}); seed 0"
+    )
     plt.show()
 
 
-rc.book.explorer.explore(draw, depth=(5, 50, 5), init_scale=(0.5, 2.0, 0.1),
-                    activation=["relu", "tanh", "sigmoid", "leaky_relu"])
+rc.book.explorer.explore(
+    draw,
+    depth=(5, 50, 5),
+    init_scale=(0.5, 2.0, 0.1),
+    activation=["relu", "tanh", "sigmoid", "leaky_relu"],
+)
 
 
 # %% [markdown]
