@@ -25,7 +25,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # the lab uses that, so the page still runs from top to bottom. Solutions are hidden under
 # **Solution**.
 
-
 # %%
 import math  # noqa: F401  (for your formulas)
 
@@ -39,8 +38,10 @@ from relucourse.labs.checks import after_relu as checks
 from relucourse.theory import after_relu as ar
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("06_after_relu_lab", globals())  # references for exercises not written yet
-ALPHA, LAMBDA = ar.SELU_ALPHA, ar.SELU_LAMBDA  # Klambauer et al. (2017), eq. 14, in closed form
+# references for exercises not written yet
+lab = rc.labs.exercise.Lab("06_after_relu_lab", globals())
+# Klambauer et al. (2017), eq. 14, in closed form
+ALPHA, LAMBDA = ar.SELU_ALPHA, ar.SELU_LAMBDA
 print(f"alpha = {ALPHA:.10f}, lambda = {LAMBDA:.10f}")
 
 
@@ -60,7 +61,7 @@ print(f"alpha = {ALPHA:.10f}, lambda = {LAMBDA:.10f}")
 def selu_forward(x: torch.Tensor) -> torch.Tensor:
     """lambda * x for x > 0, lambda * alpha * (e^x - 1) otherwise, elementwise."""
     ### BEGIN SOLUTION
-    negative = ALPHA * torch.expm1(torch.clamp(x, max=0))   # exp only ever sees x <= 0
+    negative = ALPHA * torch.expm1(torch.clamp(x, max=0))  # exp only ever sees x <= 0
     return LAMBDA * torch.where(x > 0, x, negative)
     ### END SOLUTION
 
@@ -95,7 +96,9 @@ selu_forward = lab.checked("selu_forward", selu_forward, checks.check_selu_forwa
 def selu_backward(x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
     """grad_out * selu'(x): lambda for x > 0, lambda * alpha * e^x otherwise."""
     ### BEGIN SOLUTION
-    slope = torch.where(x > 0, LAMBDA, LAMBDA * ALPHA * torch.exp(torch.clamp(x, max=0)))
+    slope = torch.where(
+        x > 0, LAMBDA, LAMBDA * ALPHA * torch.exp(torch.clamp(x, max=0))
+    )
     return grad_out * slope
     ### END SOLUTION
 
@@ -119,7 +122,7 @@ class SELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)          # what backward will need
+        ctx.save_for_backward(x)  # what backward will need
         return selu_forward(x)
 
     @staticmethod
@@ -153,17 +156,22 @@ assert torch.allclose(x.grad, xr.grad)
 
 # %%
 def passes_gradcheck(apply) -> bool:
-    """True if torch.autograd.gradcheck accepts apply's backward on float64 points away from 0."""
+    """True if torch.autograd.gradcheck accepts apply's backward on float64 points away
+    from 0."""
     ### BEGIN SOLUTION
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, generator=gen, dtype=torch.float64) * 2
-    x = torch.where(x.abs() < 0.1, x.sign() * 0.1 + x, x)   # keep 0.1 away from the kink
+    x = torch.where(x.abs() < 0.1, x.sign() * 0.1 + x, x)  # keep 0.1 away from the kink
     x.requires_grad_(True)
-    return torch.autograd.gradcheck(apply, (x,), eps=1e-6, atol=1e-6, raise_exception=False)
+    return torch.autograd.gradcheck(
+        apply, (x,), eps=1e-6, atol=1e-6, raise_exception=False
+    )
     ### END SOLUTION
 
 
-passes_gradcheck = lab.checked("passes_gradcheck", passes_gradcheck, checks.check_passes_gradcheck)
+passes_gradcheck = lab.checked(
+    "passes_gradcheck", passes_gradcheck, checks.check_passes_gradcheck
+)
 print("your SELUFunction passes gradcheck:", passes_gradcheck(my_selu))
 assert passes_gradcheck(my_selu)
 
@@ -190,8 +198,15 @@ assert passes_gradcheck(my_selu)
 
 
 # %%
-def layer_moments(act, depth: int, width: int = 128, weight_scale2: float = 1.0, dropout=None,
-                  n: int = 1024, seed: int = 0) -> list:
+def layer_moments(
+    act,
+    depth: int,
+    width: int = 128,
+    weight_scale2: float = 1.0,
+    dropout=None,
+    n: int = 1024,
+    seed: int = 0,
+) -> list:
     """(mean, variance) of the activations after each of depth zero-bias layers."""
     ### BEGIN SOLUTION
     torch.manual_seed(seed)
@@ -224,18 +239,26 @@ moments = {
     "he": layer_moments(my_selu, DEPTH, weight_scale2=2.0),
     "dropout": layer_moments(my_selu, DEPTH, dropout=torch.nn.Dropout(0.1)),
 }
-names = {"lecun": "LeCun normal", "alpha": "LeCun + AlphaDropout(0.1)",
-         "he": "He's ReLU init, n Var[W] = 2", "dropout": "LeCun + Dropout(0.1)"}
+names = {
+    "lecun": "LeCun normal",
+    "alpha": "LeCun + AlphaDropout(0.1)",
+    "he": "He's ReLU init, n Var[W] = 2",
+    "dropout": "LeCun + Dropout(0.1)",
+}
 fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(11, 4))
 layers = np.arange(1, DEPTH + 1)
 for i, (key, pairs) in enumerate(moments.items()):
-    style = dict(color=rc.plots.OKABE_ITO[i], linestyle=rc.plots.LINESTYLES[i], label=names[key])
+    style = dict(
+        color=rc.plots.OKABE_ITO[i], linestyle=rc.plots.LINESTYLES[i], label=names[key]
+    )
     ax_m.plot(layers, [m for m, _ in pairs], **style)
     ax_v.plot(layers, [v for _, v in pairs], **style)
 ax_v.set_yscale("log")
 ax_m.set_ylim(-0.5, 1.5)
 rc.plots.finish(ax_m, "Mean after each layer (your SELU, seed 0)", "layer", "mean")
-rc.plots.finish(ax_v, "Variance after each layer (your SELU, seed 0)", "layer", "variance (log)")
+rc.plots.finish(
+    ax_v, "Variance after each layer (your SELU, seed 0)", "layer", "variance (log)"
+)
 plt.show()
 checks.check_self_normalisation(moments)
 
@@ -260,8 +283,11 @@ checks.check_self_normalisation(moments)
 # %%
 def draw(weight_scale2=1.0, dropout="alpha", rate=0.1, activation="selu"):
     act = my_selu if activation == "selu" else rc.activations.get_activation(activation)
-    module = {"none": None, "alpha": torch.nn.AlphaDropout(rate),
-              "standard": torch.nn.Dropout(rate)}[dropout]
+    module = {
+        "none": None,
+        "alpha": torch.nn.AlphaDropout(rate),
+        "standard": torch.nn.Dropout(rate),
+    }[dropout]
     pairs = layer_moments(act, 30, weight_scale2=weight_scale2, dropout=module, n=512)
     fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(10, 3.5))
     ax_m.plot(range(1, 31), [m for m, _ in pairs], marker="o", markersize=3)
@@ -269,15 +295,25 @@ def draw(weight_scale2=1.0, dropout="alpha", rate=0.1, activation="selu"):
     ax_v.axhline(1, color="gray", linewidth=1)
     ax_v.set_yscale("log")
     rc.plots.finish(ax_m, f"{activation}: mean per layer", "layer", "mean")
-    rc.plots.finish(ax_v, f"variance per layer (n Var[W] = {weight_scale2:g}, {dropout} "
-                          f"dropout {rate:g})", "layer", "variance (log)")
+    rc.plots.finish(
+        ax_v,
+        f"variance per layer (n Var[W] = {weight_scale2:g}, {dropout} "
+        f"dropout {rate:g})",
+        "layer",
+        "variance (log)",
+    )
     plt.show()
 
 
-# The sliders start in the middle of their ranges: n Var[W] = 1 (LeCun) and a rate of 0.1.
-rc.book.explorer.explore(draw, weight_scale2=(0.25, 1.75, 0.25),
-                         dropout=["alpha", "none", "standard"], rate=(0.0, 0.2, 0.05),
-                         activation=["selu", "elu", "gelu", "relu"])
+# The sliders start in the middle of their ranges: n Var[W] = 1 (LeCun) and a rate
+# of 0.1.
+rc.book.explorer.explore(
+    draw,
+    weight_scale2=(0.25, 1.75, 0.25),
+    dropout=["alpha", "none", "standard"],
+    rate=(0.0, 0.2, 0.05),
+    activation=["selu", "elu", "gelu", "relu"],
+)
 
 
 # %% [markdown]
