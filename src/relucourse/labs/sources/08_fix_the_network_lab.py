@@ -30,7 +30,6 @@ root. Format and markers: ``relucourse.labs.source``.
 # `[skipped]` line, checks the course's reference answer instead and the lab goes on with it, so
 # the page runs from top to bottom. Solutions are hidden under **Solution**.
 
-
 # %%
 import matplotlib.pyplot as plt
 
@@ -39,19 +38,23 @@ from relucourse import diagnose as dg
 from relucourse.labs.checks import diagnostics as checks
 
 rt = rc.setup(seed=0)
-lab = rc.labs.exercise.Lab("08_fix_the_network_lab", globals())  # references for unwritten answers
+# references for unwritten answers
+lab = rc.labs.exercise.Lab("08_fix_the_network_lab", globals())
 data = rc.data.load_dataset("mnist1d", device=rt.device)
 
-# A healthy starting point (4 ReLU layers of 64 units, Kaiming init, SGD with momentum 0.9 at a
-# learning rate of 0.05, 200 steps) and four networks, each one change away from it.
+# A healthy starting point (4 ReLU layers of 64 units, Kaiming init, SGD with momentum
+# 0.9 at a learning rate of 0.05, 200 steps) and four networks, each one change away
+# from it.
 BASE, BROKEN = checks.BASE, checks.BROKEN
 for name, cfg in BROKEN.items():
     print(f"network {name}: BASE with {checks.differences(cfg)}")
 print("\nthe causes to choose from:")
 for cause, meaning in checks.CAUSES.items():
     print(f"  {cause:10s} {meaning}")
-print(f"a fix must reach a final training loss below {checks.LOSS_THRESHOLD} in "
-      f"{BASE.train.steps} steps")
+print(
+    f"a fix must reach a final training loss below {checks.LOSS_THRESHOLD} in "
+    f"{BASE.train.steps} steps"
+)
 
 
 # %% [markdown]
@@ -73,8 +76,13 @@ plt.show()
 # %%
 ### BEGIN SOLUTION: the cause, and a fixed copy of BROKEN["A"]
 CAUSE_A = "saturated"  # one of checks.CAUSES
-FIX_A = BROKEN["A"].replace(**{"model.activation": "relu", "model.init": "kaiming_normal",
-                               "model.init_kwargs": {}})
+FIX_A = BROKEN["A"].replace(
+    **{
+        "model.activation": "relu",
+        "model.init": "kaiming_normal",
+        "model.init_kwargs": {},
+    }
+)
 ### END SOLUTION
 
 CAUSE_A = lab.checked("CAUSE_A", CAUSE_A, checks.check_cause, "A", diag_A)
