@@ -102,3 +102,22 @@ def test_every_registered_activation_has_its_own_colour() -> None:
     assert not missing, f"give these activations a colour in plots.ACTIVATION_COLORS: {missing}"
     assert len(set(colours.values())) == len(colours), "two activations share a colour"
     assert "#F0E442" not in colours.values()  # yellow on white is unreadable
+
+
+@pytest.mark.parametrize("n, shape", [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)])
+def test_panels_fit_the_column_two_per_row(n: int, shape: int) -> None:
+    fig, axes = plots.panels(n)
+    try:
+        axes = [axes] if n == 1 else axes
+        assert len(axes) == shape == len(fig.axes)  # a spare grid cell is removed
+        assert fig.get_figwidth() == plots.COLUMN_IN
+        columns = {round(ax.get_position().x0, 3) for ax in axes}
+        assert len(columns) == min(n, 2)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, "2"])
+def test_panels_refuses_a_bad_count(bad: object) -> None:
+    with pytest.raises(ValueError, match="panels: n must be a positive integer"):
+        plots.panels(bad)  # type: ignore[arg-type]

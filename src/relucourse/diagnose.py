@@ -553,19 +553,21 @@ def _fields(cfg: TrainConfig) -> dict[str, Any]:
 
 def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None = None,
                    flags: bool = True) -> Any:
-    """A 2 x 4 panel: activation histograms at the first and last check, gradient histograms at
-    the last check; saturation or dead % per layer over training; the update:data ratio (log
-    scale, with Karpathy's 1e-3 guide line); ||dL/dW|| per layer at the first and last check;
-    the training loss against ln C; and (``flags=True``) the flags raised."""
+    """Eight panels, two per row (sized for the site's column): activation histograms at the
+    first and last check, gradient histograms at the last check; saturation or dead % per layer
+    over training; the update:data ratio (log scale, with Karpathy's 1e-3 guide line);
+    ||dL/dW|| per layer at the first and last check; the training loss against ln C; and
+    (``flags=True``) the flags raised."""
     import matplotlib.pyplot as plt
 
-    from relucourse.plots import OKABE_ITO, finish
+    from relucourse.plots import COLUMN_IN, OKABE_ITO, finish
 
     layers = list(layers or d.layers)
     color = {layer: OKABE_ITO[i % len(OKABE_ITO)] for i, layer in enumerate(layers)}
     label = {layer: f"layer {int(layer.split('.')[-1]) + 1}" if layer.split(".")[-1].isdigit()
              else layer for layer in layers}
-    fig, axes = plt.subplots(2, 4, figsize=(15, 6.6))
+    fig, grid = plt.subplots(4, 2, figsize=(COLUMN_IN, 11.0))
+    axes = grid.reshape(2, 4)  # the same reading order as the 2 x 4 layout it replaced
     steps = d.check_steps
     for ax, step, what in ((axes[0, 0], steps[0], "act_hist"), (axes[0, 1], steps[-1], "act_hist"),
                            (axes[0, 2], steps[-1], "grad_hist")):

@@ -42,21 +42,30 @@ ACTIVATION_COLORS = {
 }
 LINESTYLES = ["-", "--", ":", "-."]
 
+# The site's content column is about 680 px wide (sphinx-book-theme at a 1280 px window): a
+# figure this wide at this dpi is shown at its natural size, so its text is as large as the
+# style says (tests/test_site_browser.py measures it). Wider figures are shrunk, text with them.
+DPI = 110
+COLUMN_IN = 6.1
+# 10.5 pt at 110 dpi is 16 px, the body text of the site.
+FONT_PT = 10.5
+
 STYLE: dict[str, Any] = {
+    "font.size": FONT_PT,
     "figure.facecolor": "white",
     "axes.facecolor": "white",
     "savefig.facecolor": "white",
-    "figure.dpi": 110,
-    "figure.figsize": (7.0, 4.0),
+    "figure.dpi": DPI,
+    "figure.figsize": (COLUMN_IN, 3.6),
     "figure.constrained_layout.use": True,
     "axes.prop_cycle": cycler(color=OKABE_ITO),
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.titlesize": 12,
-    "axes.labelsize": 11,
-    "legend.fontsize": 9,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": FONT_PT,
+    "legend.fontsize": 9.5,
     "legend.framealpha": 0.9,
     "lines.linewidth": 2.0,
     "text.color": "black",
@@ -74,6 +83,26 @@ def use_style() -> None:
 def color_for(name: str, index: int = 0) -> str:
     """The activation's fixed colour, or the palette's ``index``-th colour for anything else."""
     return ACTIVATION_COLORS.get(name, OKABE_ITO[index % len(OKABE_ITO)])
+
+
+def panels(n: int = 1, row_height: float = 3.2, **subplot_kw: Any) -> tuple[plt.Figure, Any]:
+    """A figure for the content column with ``n`` panels, at most two per row.
+
+    Returns ``(fig, ax)`` for one panel and ``(fig, [ax, ...])`` with exactly ``n`` axes
+    otherwise (a spare cell of the grid is removed), so ``fig, (a, b, c) = panels(3)`` works.
+    Side-by-side panels of a wide figure would be shrunk to fit the column, their text with
+    them; two per row keeps the text at body size.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"panels: n must be a positive integer, got {n!r}")
+    cols = 1 if n == 1 else 2
+    rows = -(-n // cols)
+    height = 3.6 if n == 1 else row_height * rows
+    fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_IN, height), squeeze=False, **subplot_kw)
+    flat = list(axes.ravel())
+    for spare in flat[n:]:
+        spare.remove()
+    return (fig, flat[0]) if n == 1 else (fig, flat[:n])
 
 
 def finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> plt.Axes:

@@ -27,7 +27,6 @@ from typing import Any
 
 MAX_FRAMES = 24
 MAX_SLIDER_VALUES = 9
-DPI = 80
 
 
 def slider_values(spec: tuple, default: Any, limit: int = MAX_SLIDER_VALUES) -> list[Any]:
@@ -63,7 +62,7 @@ def grid(values: dict[str, list[Any]], default: dict[str, Any],
 
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi="figure")  # as the notebook shows it
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

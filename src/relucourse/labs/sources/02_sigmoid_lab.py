@@ -227,7 +227,7 @@ def draw(depth: int, activation: str, init: str) -> None:
     norms = G.init_gradient_profile(
         activation, depth, x_batch, y_batch, width=64, init=init, seeds=(0,)
     )
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots()
     rc.plots.layer_profile(
         {activation: norms},
         ylabel="||dL/dW_l|| (log scale)",

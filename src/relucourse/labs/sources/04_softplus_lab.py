@@ -131,7 +131,7 @@ softplus_slope = lab.checked(
 def draw(beta: float) -> None:
     x = torch.linspace(-3, 3, 601)
     y = rc.activations.activation_fn("softplus", beta=beta)(x).detach()
-    fig, (ax_f, ax_g) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_f, ax_g) = rc.plots.panels(2)
     # ReLU on top (zorder), so it stays visible at large beta
     ax_f.plot(
         x,

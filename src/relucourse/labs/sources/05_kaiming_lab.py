@@ -353,7 +353,7 @@ def draw(depth=25, init_scale=1.25, activation="relu"):
     theory = var.predicted_profile(depth, s2, activation)
     layers = np.arange(1, depth + 1)
     color = rc.plots.color_for(activation)
-    fig, (ax_f, ax_b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_f, ax_b) = rc.plots.panels(2)
     ax_f.plot(
         layers,
         measured.second_moment,

@@ -245,7 +245,7 @@ names = {
     "he": "He's ReLU init, n Var[W] = 2",
     "dropout": "LeCun + Dropout(0.1)",
 }
-fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax_m, ax_v) = rc.plots.panels(2)
 layers = np.arange(1, DEPTH + 1)
 for i, (key, pairs) in enumerate(moments.items()):
     style = dict(
@@ -289,7 +289,7 @@ def draw(weight_scale2=1.0, dropout="alpha", rate=0.1, activation="selu"):
         "standard": torch.nn.Dropout(rate),
     }[dropout]
     pairs = layer_moments(act, 30, weight_scale2=weight_scale2, dropout=module, n=512)
-    fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (ax_m, ax_v) = rc.plots.panels(2)
     ax_m.plot(range(1, 31), [m for m, _ in pairs], marker="o", markersize=3)
     ax_v.plot(range(1, 31), [v for _, v in pairs], marker="o", markersize=3)
     ax_v.axhline(1, color="gray", linewidth=1)
