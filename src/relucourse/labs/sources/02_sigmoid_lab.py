@@ -230,9 +230,10 @@ def draw(depth: int, activation: str, init: str) -> None:
     fig, ax = plt.subplots()
     rc.plots.layer_profile(
         {activation: norms},
-        ylabel="||dL/dW_l|| (log scale)",
+        ylabel=r"$\|\partial L/\partial W_\ell\|$ (log scale)",
         title=f"{activation}, depth {depth}, init {init}: gradient per layer",
         ax=ax,
+        activations={activation: activation},  # the line in its activation's colour
     )
     if activation == "sigmoid" and init == "pytorch_default":
         bound = G.sigmoid_layer_factor_bound(1 / 3)
@@ -242,7 +243,7 @@ def draw(depth: int, activation: str, init: str) -> None:
             [norms[-1] * bound ** (depth - k) for k in layers],
             color="gray",
             linestyle=":",
-            label="bound sqrt(1/48) per layer",
+            label=r"bound: $\times\sqrt{1/48}$ per layer",
         )
         ax.legend()
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
