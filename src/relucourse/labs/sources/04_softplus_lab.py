@@ -142,21 +142,28 @@ def draw(beta: float) -> None:
         zorder=3,
     )
     ax_f.plot(
-        x, y, color=rc.plots.color_for("softplus"), label=f"softplus, beta={beta:g}"
+        x, y, color=rc.plots.color_for("softplus"), label=rf"softplus, $\beta={beta:g}$"
     )
     ax_f.plot(
         x,
         rc.activations.derivative("softplus", x, beta=beta),
         color="gray",
         linestyle=":",
-        label="its slope sigmoid(beta x)",
+        label=r"its slope $\sigma(\beta x)$",
     )
     ax_g.plot(x, y - torch.relu(x), color=rc.plots.color_for("softplus"), label="gap")
-    ax_g.axhline(math.log(2) / beta, color="gray", linestyle=":", label="log(2)/beta")
+    ax_g.axhline(
+        math.log(2) / beta, color="gray", linestyle=":", label=r"$\log(2)/\beta$"
+    )
     ax_g.set_ylim(0, 1.5)
-    rc.plots.finish(ax_f, f"softplus with beta = {beta:g}", "pre-activation x", "value")
     rc.plots.finish(
-        ax_g, "Gap to ReLU", "pre-activation x", "softplus_beta(x) - relu(x)"
+        ax_f, rf"softplus with $\beta = {beta:g}$", r"pre-activation $x$", "value"
+    )
+    rc.plots.finish(
+        ax_g,
+        "Gap to ReLU",
+        r"pre-activation $x$",
+        r"$\mathrm{softplus}_\beta(x) - \mathrm{relu}(x)$",
     )
     plt.show()
 
@@ -289,6 +296,8 @@ groups = rc.tune(
     probes=[rc.probes.ZeroFractions()],
 )
 
+# legend names, with beta as a symbol
+legend_name = {f"softplus beta={b:g}": rf"softplus, $\beta={b:g}$" for b in BETAS}
 fig, ax = plt.subplots()
 for i, (label, results) in enumerate(groups.items()):
     reached = [steps_to_target(r, TARGET) for r in results]
@@ -307,7 +316,7 @@ for i, (label, results) in enumerate(groups.items()):
         ax,
         results[0].steps,
         [r.train_loss for r in results],
-        f"{label}, lr={lr:g}",
+        f"{legend_name.get(label, label)}, lr={lr:g}",
         color=color,
         linestyle=rc.plots.LINESTYLES[i % 4],
     )
