@@ -22,9 +22,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[book,test,lab]"
 	touch $(STAMP)
 
+# `jupyter-book build`, with notebooks executed BOOK_JOBS at a time (default: the cores, at most
+# 4; BOOK_JOBS=1 is the plain serial build). See scripts/build_book.py.
+JB_BUILD := $(BIN)/python scripts/build_book.py
+
 ## The site: RELUCOURSE_FAST is left as you set it (unset: full on a GPU, fast on a CPU).
 book: env
-	RELUCOURSE_STATIC=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	RELUCOURSE_STATIC=1 $(JB_BUILD) . -W -n --keep-going
 	@echo "Site built: $(CURDIR)/_build/html/index.html"
 
 ## All tests: lint, unit tests and notebooks (nbval) in parallel, strict site build, browser tests.
@@ -32,7 +36,7 @@ test: env
 	$(MAKE) lint test-unit test-notebooks test-book test-browser
 
 lint:
-	$(BIN)/ruff check src tests benchmarks chapters labs quizzes
+	$(BIN)/ruff check src tests benchmarks scripts _ext chapters labs quizzes
 
 test-unit:
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser and not stress" tests
@@ -52,7 +56,7 @@ test-notebooks-full:
 
 test-book:
 	rm -rf _build
-	RELUCOURSE_FAST=1 RELUCOURSE_STATIC=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	RELUCOURSE_FAST=1 RELUCOURSE_STATIC=1 OMP_NUM_THREADS=$(NB_THREADS) $(JB_BUILD) . -W -n --keep-going
 
 test-browser:
 	$(BIN)/python -m pytest -q -m browser tests

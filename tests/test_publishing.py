@@ -28,8 +28,11 @@ def test_builds_with_make_book_and_publishes_its_output() -> None:
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^book: env\n\tRELUCOURSE_STATIC=1 \$\(BIN\)/jupyter-book build \. ", makefile,
+    assert re.search(r"^book: env\n\tRELUCOURSE_STATIC=1 \$\(JB_BUILD\) \. -W -n --keep-going", makefile,
                      re.MULTILINE), "make book must stay the strict JB1 build the workflow relies on"
+    assert re.search(r"^JB_BUILD := \$\(BIN\)/python scripts/build_book.py$", makefile, re.MULTILINE)
+    script = (ROOT / "scripts" / "build_book.py").read_text()
+    assert 'jupyter_book(["build", *argv]' in script  # the same JB1 command, run with -j
     assert "_build/html" in makefile
 
 

@@ -46,7 +46,7 @@ CHROMIUM = os.environ.get("RELUCOURSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # No allow-list: the two messages every JB1 page used to log ("Identifier 'THEBE_JS_URL' has
 # already been declared", "Got invalid theme mode: . Resetting to auto.") are fixed at the source
-# by the book's extensions in _ext/ (tests/test_dedupe_scripts.py), so any page error fails.
+# by the book's extensions in _ext/ (tests/test_book_extensions.py), so any page error fails.
 KNOWN_ERRORS: tuple[re.Pattern[str], ...] = ()
 DOCNAMES = toc_docnames(ROOT)
 NOTEBOOK_PAGES = [d for d in DOCNAMES if (ROOT / f"{d}.ipynb").is_file()]

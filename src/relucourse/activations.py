@@ -164,6 +164,9 @@ _spec("centred_sigmoid", CentredSigmoid, "sigmoid",
       "sigmoid(scale x) - 1/2 = tanh(scale x / 2) / 2; the sigmoid without its offset")
 _spec("shifted_relu", ShiftedReLU, "relu",
       "max(0, x) - shift (default 1/sqrt(2 pi): mean 0 on unit-variance inputs)")
+# Softsign approaches its asymptotes polynomially, not exponentially (Glorot & Bengio 2010
+# compare it with tanh); PyTorch's calculate_gain has no entry for it, tanh's is the closest.
+_spec("softsign", nn.Softsign, "tanh", "x/(1+|x|); tanh-like with polynomial tails, slope 1 at 0")
 
 
 def activation_names() -> tuple[str, ...]:

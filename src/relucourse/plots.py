@@ -7,6 +7,7 @@ readable when the site is in dark mode.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from cycler import cycler
+from matplotlib.font_manager import FontProperties
 
 from relucourse.records import Record
 
@@ -39,6 +41,7 @@ ACTIVATION_COLORS = {
     "mish": "#44AA99",  # teal
     "centred_sigmoid": "#999933",  # olive: sigmoid's offset-free twin
     "shifted_relu": "#332288",  # indigo: ReLU's centred twin
+    "softsign": "#CC6677",  # Tol rose
 }
 LINESTYLES = ["-", "--", ":", "-."]
 
@@ -85,33 +88,40 @@ def color_for(name: str, index: int = 0) -> str:
     return ACTIVATION_COLORS.get(name, OKABE_ITO[index % len(OKABE_ITO)])
 
 
-def panels(n: int = 1, row_height: float = 3.2, **subplot_kw: Any) -> tuple[plt.Figure, Any]:
-    """A figure for the content column with ``n`` panels, at most two per row.
+def panels(n: int = 1, row_height: float = 3.0, **subplot_kw: Any) -> tuple[plt.Figure, Any]:
+    """A figure for the content column with ``n`` panels stacked one per row, each the full width.
 
-    Returns ``(fig, ax)`` for one panel and ``(fig, [ax, ...])`` with exactly ``n`` axes
-    otherwise (a spare cell of the grid is removed), so ``fig, (a, b, c) = panels(3)`` works.
-    Side-by-side panels of a wide figure would be shrunk to fit the column, their text with
-    them; two per row keeps the text at body size.
+    Returns ``(fig, ax)`` for one panel and ``(fig, [ax, ...])`` otherwise, so
+    ``fig, (a, b) = panels(2)`` works. Why stacked: side by side, each panel gets half the
+    column, so its title, ticks and legend either shrink or run into its neighbour's; a wide
+    figure would be shrunk to fit the column instead, its text with it.
     """
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"panels: n must be a positive integer, got {n!r}")
-    cols = 1 if n == 1 else 2
-    rows = -(-n // cols)
-    height = 3.6 if n == 1 else row_height * rows
-    fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_IN, height), squeeze=False, **subplot_kw)
+    height = 3.6 if n == 1 else row_height * n
+    fig, axes = plt.subplots(n, 1, figsize=(COLUMN_IN, height), squeeze=False, **subplot_kw)
     flat = list(axes.ravel())
-    for spare in flat[n:]:
-        spare.remove()
-    return (fig, flat[0]) if n == 1 else (fig, flat[:n])
+    return (fig, flat[0]) if n == 1 else (fig, flat)
+
+
+def wrap_title(title: str, ax: plt.Axes) -> str:
+    """``title`` broken into lines that fit over ``ax`` (a long title would otherwise widen the
+    saved figure past the column, and the browser would shrink all of its text)."""
+    fig = ax.get_figure()
+    width_in = ax.get_position().width * fig.get_figwidth()
+    size = FontProperties(size=mpl.rcParams["axes.titlesize"]).get_size_in_points()
+    per_line = max(20, int(width_in * 72 / (0.55 * size)))
+    return "\n".join(textwrap.wrap(title, per_line)) if len(title) > per_line else title
 
 
 def finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> plt.Axes:
     """Every course plot ends here: title, axis labels, legend when there are labelled lines."""
-    ax.set_title(title)
+    ax.set_title(wrap_title(title, ax))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend()
+    handles = ax.get_legend_handles_labels()[0]
+    if legend and handles:
+        ax.legend(ncols=2 if len(handles) > 5 else 1)  # a long single column covers the data
     return ax
 
 

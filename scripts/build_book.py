@@ -1,0 +1,48 @@
+"""``jupyter-book build`` with the notebooks executed in parallel.
+
+Why: Jupyter Book 1.x executes every notebook while Sphinx reads it, one after another, and its
+command line does not expose Sphinx's ``-j`` (``jupyter_book.sphinx.build_sphinx`` takes
+``jobs`` but the CLI never passes it). With ``-j`` Sphinx reads documents in worker processes,
+so two notebooks execute at once on two cores. Every extension the book uses declares itself
+parallel-read safe.
+
+Usage (the Makefile's ``book`` and ``test-book``): ``python scripts/build_book.py . -W -n
+--keep-going``, any ``jupyter-book build`` arguments. ``BOOK_JOBS`` sets the number of worker
+processes (default: the machine's cores, at most 4); ``BOOK_JOBS=1`` is the plain serial build.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any
+
+
+def jobs_from_env() -> int:
+    raw = os.environ.get("BOOK_JOBS", "").strip()
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 4))
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"BOOK_JOBS must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def main(argv: list[str]) -> None:
+    import jupyter_book.sphinx as jb_sphinx
+    from jupyter_book.cli.main import main as jupyter_book
+
+    jobs = jobs_from_env()
+    original = jb_sphinx.build_sphinx
+
+    @functools.wraps(original)
+    def build_sphinx(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **{**kwargs, "jobs": jobs})
+
+    jb_sphinx.build_sphinx = build_sphinx
+    print(f"[build_book] jupyter-book build with {jobs} parallel reader(s) (BOOK_JOBS)")
+    jupyter_book(["build", *argv], prog_name="jupyter-book")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
