@@ -178,7 +178,7 @@ ax.plot(
     marker="o",
     markersize=3,
     color=rc.plots.color_for("relu"),
-    label="your Kaiming init, Var[w] = 2/n",
+    label=r"your Kaiming init, $\mathrm{Var}[w] = 2/n$",
 )
 ax.plot(
     layers,
@@ -186,7 +186,7 @@ ax.plot(
     marker="o",
     markersize=3,
     color=rc.plots.OKABE_ITO[3],
-    label="Var[w] = 1/n",
+    label=r"$\mathrm{Var}[w] = 1/n$",
 )
 ax.plot(
     layers,
@@ -194,14 +194,14 @@ ax.plot(
     color="gray",
     linestyle="--",
     linewidth=1,
-    label="theory: x 1/2 per layer",
+    label=r"theory: $\times 1/2$ per layer",
 )
 ax.set_yscale("log")
 rc.plots.finish(
     ax,
     f"Signal through {DEPTH} ReLU layers at init (width 256, seed 0)",
-    "hidden layer l",
-    "E[x_l^2] (log scale)",
+    r"hidden layer $\ell$",
+    r"$\mathbb{E}[x_\ell^2]$ (log scale)",
 )
 plt.show()
 print("with the kaiming_init_ of Exercise 2:")
@@ -297,7 +297,11 @@ for i, (label, results) in enumerate(runs.items()):
         color=rc.plots.OKABE_ITO[[0, 2][i]],
     )
 ax.axhline(
-    var.CHANCE_LOSS_10, color="gray", linestyle=":", linewidth=1, label="chance, ln 10"
+    var.CHANCE_LOSS_10,
+    color="gray",
+    linestyle=":",
+    linewidth=1,
+    label=r"chance, $\ln 10$",
 )
 rc.plots.finish(
     ax,
@@ -360,19 +364,30 @@ def draw(depth=25, init_scale=1.25, activation="relu"):
         "o",
         markersize=4,
         color=color,
-        label="E[x_l^2] measured",
+        label=r"$\mathbb{E}[x_\ell^2]$ measured",
     )
-    ax_f.plot(layers, theory.second_moment, "-", color=color, label="E[x_l^2] theory")
+    ax_f.plot(
+        layers,
+        theory.second_moment,
+        "-",
+        color=color,
+        label=r"$\mathbb{E}[x_\ell^2]$ theory",
+    )
     ax_f.plot(
         layers,
         measured.pre_var,
         "s",
         markersize=3,
         color="gray",
-        label="Var[y_l] measured",
+        label=r"$\mathrm{Var}[y_\ell]$ measured",
     )
     ax_f.plot(
-        layers, theory.pre_var, "--", color="gray", linewidth=1, label="Var[y_l] theory"
+        layers,
+        theory.pre_var,
+        "--",
+        color="gray",
+        linewidth=1,
+        label=r"$\mathrm{Var}[y_\ell]$ theory",
     )
     ax_b.plot(
         layers,
@@ -389,20 +404,20 @@ def draw(depth=25, init_scale=1.25, activation="relu"):
     matched = rc.init.activation_gain(activation)
     rc.plots.finish(
         ax_f,
-        f"Forward: x{measured.ratio_per_layer():.3f} per layer",
-        "hidden layer l",
+        rf"Forward: $\times${measured.ratio_per_layer():.3f} per layer",
+        r"hidden layer $\ell$",
         "second moment / variance (log)",
     )
     rc.plots.finish(
         ax_b,
-        f"Backward: x{measured.ratio_per_layer('grad_second_moment'):.3f} "
+        rf"Backward: $\times${measured.ratio_per_layer('grad_second_moment'):.3f} "
         "per layer (read top-down)",
-        "hidden layer l",
-        "E[(dLoss/dy_l)^2] (log)",
+        r"hidden layer $\ell$",
+        r"$\mathbb{E}[(\partial L/\partial y_\ell)^2]$ (log)",
     )
     fig.suptitle(
-        f"{activation}, depth {depth}, n Var[w] = {s2:.2f} "
-        f"(its Kaiming gain: init_scale = {matched:.2f}); seed 0"
+        rf"{activation}, depth {depth}, $n\,\mathrm{{Var}}[w] = {s2:.2f}$, seed 0"
+        f"\n(its Kaiming gain: init_scale = {matched:.2f})"
     )
     plt.show()
 
