@@ -242,7 +242,7 @@ moments = {
 names = {
     "lecun": "LeCun normal",
     "alpha": "LeCun + AlphaDropout(0.1)",
-    "he": "He's ReLU init, n Var[W] = 2",
+    "he": r"He's ReLU init, $n\,\mathrm{Var}[W] = 2$",
     "dropout": "LeCun + Dropout(0.1)",
 }
 fig, (ax_m, ax_v) = rc.plots.panels(2)
@@ -290,17 +290,16 @@ def draw(weight_scale2=1.0, dropout="alpha", rate=0.1, activation="selu"):
     }[dropout]
     pairs = layer_moments(act, 30, weight_scale2=weight_scale2, dropout=module, n=512)
     fig, (ax_m, ax_v) = rc.plots.panels(2)
-    ax_m.plot(range(1, 31), [m for m, _ in pairs], marker="o", markersize=3)
-    ax_v.plot(range(1, 31), [v for _, v in pairs], marker="o", markersize=3)
+    style = dict(marker="o", markersize=3, color=rc.plots.color_for(activation))
+    ax_m.plot(range(1, 31), [m for m, _ in pairs], **style)
+    ax_v.plot(range(1, 31), [v for _, v in pairs], **style)
     ax_v.axhline(1, color="gray", linewidth=1)
     ax_v.set_yscale("log")
-    rc.plots.finish(ax_m, f"{activation}: mean per layer", "layer", "mean")
-    rc.plots.finish(
-        ax_v,
-        f"variance per layer (n Var[W] = {weight_scale2:g}, {dropout} "
-        f"dropout {rate:g})",
-        "layer",
-        "variance (log)",
+    rc.plots.finish(ax_m, "Mean per layer", "layer", "mean")
+    rc.plots.finish(ax_v, "Variance per layer", "layer", "variance (log)")
+    fig.suptitle(
+        rf"{activation}, $n\,\mathrm{{Var}}[W] = {weight_scale2:g}$, "
+        f"{dropout} dropout {rate:g} (seed 0)"
     )
     plt.show()
 
