@@ -127,6 +127,9 @@ def test_a_long_title_is_wrapped_to_its_axes_and_keeps_the_figure_in_the_column(
         tight = fig.get_tightbbox(fig.canvas.get_renderer())
         assert tight.width <= plots.COLUMN_IN + 0.05  # the title does not widen the figure
         assert plots.wrap_title("short", ax) == "short"
+        maths = "selu at its own gain, " * 3 + r"$n\,\mathrm{Var}[W] = 1.75$ (seed 0)"
+        lines = plots.wrap_title(maths, ax).split("\n")
+        assert len(lines) > 1 and all(line.count("$") % 2 == 0 for line in lines)
     finally:
         plt.close(fig)
 

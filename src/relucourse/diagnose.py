@@ -575,8 +575,9 @@ def plot_diagnosis(d: Diagnosis, title: str = "", layers: Sequence[str] | None =
             if c.layer in color:
                 x, density = getattr(c, what)
                 ax.plot(x, density, color=color[c.layer], label=label[c.layer], linewidth=1.5)
-        finish(ax, f"{'outputs' if what == 'act_hist' else 'gradients dL/da'} at step {step}",
-               "activation value a" if what == "act_hist" else r"$\partial L/\partial a$",
+        shown = "outputs $a$" if what == "act_hist" else r"gradients $\partial L/\partial a$"
+        finish(ax, f"{shown} at step {step}",
+               "activation value $a$" if what == "act_hist" else r"$\partial L/\partial a$",
                "density", legend=(ax is axes[0, 0]))
     ax = axes[0, 3]
     key = "saturation" if d.activation in SATURATING else "dead"

@@ -110,8 +110,15 @@ def wrap_title(title: str, ax: plt.Axes) -> str:
     fig = ax.get_figure()
     width_in = ax.get_position().width * fig.get_figwidth()
     size = FontProperties(size=mpl.rcParams["axes.titlesize"]).get_size_in_points()
-    per_line = max(20, int(width_in * 72 / (0.55 * size)))
-    return "\n".join(textwrap.wrap(title, per_line)) if len(title) > per_line else title
+    per_line = max(20, int(width_in * 72 / (0.5 * size)))
+    if len(title) <= per_line:
+        return title
+    # Never break inside $...$ (mathtext split over two lines is shown as raw text): its spaces
+    # are held by a placeholder while wrapping.
+    parts = title.split("$")
+    held = "$".join(p.replace(" ", "\0") if i % 2 else p for i, p in enumerate(parts))
+    lines = textwrap.wrap(held, per_line, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(line.replace("\0", " ") for line in lines)
 
 
 def finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> plt.Axes:
