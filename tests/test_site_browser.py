@@ -158,6 +158,9 @@ DOM_FACTS = """() => ({
         + '.jupyter-widgets, .widget-area').length,
   output_text: Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText).join('\\n'),
   explorers: document.querySelectorAll('.cell_output .relucourse-explorer').length,
+  code_overflow: Array.from(document.querySelectorAll('.cell_input pre'))
+        .filter(p => p.clientWidth > 0 && p.scrollWidth > p.clientWidth + 1)
+        .map(p => p.innerText.split('\\n')[0].slice(0, 60)),
   math_total: document.querySelectorAll('.math').length,
   math_raw: Array.from(document.querySelectorAll('.math'))
         .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
@@ -285,6 +288,13 @@ def test_figures_fit_the_column_with_readable_text(visit: Visit) -> None:
     assert not too_small, (f"{visit.docname}: smallest figure text below "
                            f"{MIN_FONT_FRACTION:.0%} of the {visit.dom['body_font_px']:.0f}px body "
                            f"font: {too_small}")
+
+
+@pytest.mark.parametrize("visit", NOTEBOOK_PAGES, indirect=True)
+def test_code_cells_fit_the_column(visit: Visit) -> None:
+    """No shown code cell runs past the content column (88-column code, _vendor/course.css)."""
+    assert not visit.dom["code_overflow"], (
+        f"{visit.docname}: code cells wider than the column: {visit.dom['code_overflow'][:3]}")
 
 
 @pytest.mark.parametrize("visit", DOCNAMES, indirect=True)
