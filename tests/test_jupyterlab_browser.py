@@ -115,9 +115,8 @@ def test_a_lab_runs_in_jupyterlab_and_its_explorer_redraws(lab_server: str) -> N
             if done and idle:
                 break
             errors = page.locator('[data-mime-type="application/vnd.jupyter.error"]').count()
-            assert errors == 0 or time.monotonic() < deadline, "a cell raised"
             if errors or time.monotonic() > deadline:
-                break
+                break  # reported by the asserts below
             time.sleep(1.0)
         page.screenshot(path=str(ARTIFACTS / "run-all.png"), full_page=False)
 

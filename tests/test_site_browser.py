@@ -333,22 +333,18 @@ def test_static_explorer_answers_its_controls(open_page: Callable[[str], tuple[A
     first = image.get_attribute("src")
     moved = False
     for control in root.locator("[data-name]").all():
-        tag = control.evaluate("c => c.tagName.toLowerCase()")
-        count = (int(control.get_attribute("max")) + 1 if tag == "input"
-                 else control.locator("option").count())
+        is_select = control.evaluate("c => c.tagName.toLowerCase()") == "select"
+        count = (control.locator("option").count() if is_select
+                 else int(control.get_attribute("max")) + 1)
+        # fill() sets a range input and fires its input event, as moving the slider does
+        move = control.select_option if is_select else control.fill
         start = control.evaluate("c => c.value")
         other = next((str(i) for i in range(count) if str(i) != start), None)
         if other is None:
             continue
-        if tag == "select":
-            control.select_option(other)
-        else:
-            control.evaluate("(c, v) => { c.value = v; c.dispatchEvent(new Event('input')); }", other)
+        move(other)
         assert image.get_attribute("src") != first, f"{docname}: moving {control} kept the figure"
-        if tag == "select":
-            control.select_option(start)
-        else:
-            control.evaluate("(c, v) => { c.value = v; c.dispatchEvent(new Event('input')); }", start)
+        move(start)
         assert image.get_attribute("src") == first, f"{docname}: moving back did not restore it"
         moved = True
         break
