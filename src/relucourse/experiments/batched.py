@@ -39,8 +39,20 @@ per-layer activation statistics (and optionally weight-gradient norms) for every
 hooks on the training forward pass. ``compile=True`` (torch.compile) and ``bf16=True`` (bfloat16
 autocast) are CUDA-only options; elsewhere they print a note and use the plain float32 path.
 
-Not supported (a clear ``ValueError`` says so): CNNs, BatchNorm, probes other than
-``probes.LayerStats``.
+**Normalisation and shortcuts** (``batchnorm``, ``layernorm``, ``residual``) work per member as
+``models.MLP`` builds them: BatchNorm normalises each member over its own minibatch (torch's own
+``batch_norm`` kernel, one channel per member and unit) and keeps each member's running statistics,
+which evaluation and the probe pass use, as ``model.eval()`` does in the loop; LayerNorm
+normalises each row with the member's own affine parameters; a shortcut adds the block's input.
+
+**Activations as groups**: members may differ in activation (and its options). Each activation is
+applied to its own contiguous slice of the stack (``train_many`` orders the members by group and
+gives the results back in the order it was given), so one stack can hold a whole family of
+activations x learning rates x seeds, and the per-step overhead is paid once for all of them.
+PReLU has a learned slope, a parameter the other activations lack, so PReLU members stack only
+with PReLU members.
+
+Not supported (a clear ``ValueError`` says so): CNNs, probes other than ``probes.LayerStats``.
 """
 
 from __future__ import annotations
@@ -66,13 +78,16 @@ from relucourse.runtime import pick_device, show_progress
 from relucourse.train import Callback, make_optimizer, make_scheduler, note_divergence
 
 ENGINE_NAME = "batched"
-# Fields that may differ between members of one stack (they only change the initial values).
-PER_MEMBER_MODEL_FIELDS = ("init", "init_kwargs", "bias_init")
+# Fields that may differ between members of one stack: the initial values, and the activation
+# (applied group by group, see StackedMLP; PReLU only with PReLU, see _model_shape).
+PER_MEMBER_MODEL_FIELDS = ("init", "init_kwargs", "bias_init", "activation", "activation_kwargs")
 # Train fields that may differ: the seed (batch order) and the learning rate (see _shared_train).
 PER_MEMBER_TRAIN_FIELDS = ("seed", "lr")
-SUPPORTED = ("arch='mlp' without batchnorm, any registered activation (prelu included), any init "
-             "scheme and bias_init, optimizers sgd (momentum, Nesterov, weight decay), adam and "
-             "rmsprop, any schedule and clip_norm")
+SUPPORTED = ("arch='mlp' (batchnorm, layernorm and residual included), any registered activation "
+             "(mixed in one stack; prelu only with prelu), any init scheme and bias_init, "
+             "optimizers sgd (momentum, Nesterov, weight decay), adam and rmsprop, any schedule "
+             "and clip_norm")
+BN_MOMENTUM, NORM_EPS = 0.1, 1e-5  # nn.BatchNorm1d's and nn.LayerNorm's defaults (models.MLP)
 
 
 def _note(message: str) -> None:
@@ -105,13 +120,6 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
         if m.arch != "mlp":
             raise ValueError(f"the batched engine trains MLPs only, not arch={m.arch!r}; "
                              f"supported: {SUPPORTED}")
-        if m.batchnorm:
-            raise ValueError(f"the batched engine does not support batchnorm=True; supported: "
-                             f"{SUPPORTED}. Use experiments.run / sweep(engine='loop') instead.")
-        if m.layernorm or m.residual:  # StackedMLP has neither: it would train a plain MLP
-            raise ValueError(f"the batched engine does not support layernorm=True or "
-                             f"residual=True; supported: {SUPPORTED}. Use experiments.run / "
-                             "sweep(engine='loop') instead.")
         if cfg.data != first.data:
             raise ValueError("all members of one stack must share the data config")
         if _shared_train(cfg.train) != _shared_train(first.train):
@@ -123,9 +131,17 @@ def check_stackable(cfgs: Sequence[RunConfig]) -> None:
 
 
 def _model_shape(model: ModelConfig) -> dict[str, Any]:
-    """The model fields every member of a stack must share (all but ``PER_MEMBER_MODEL_FIELDS``)."""
-    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
-            if f.name not in PER_MEMBER_MODEL_FIELDS}
+    """The model fields every member of a stack must share (all but ``PER_MEMBER_MODEL_FIELDS``),
+    and whether it is a PReLU (its learned slope is a parameter the others do not have)."""
+    shape = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+             if f.name not in PER_MEMBER_MODEL_FIELDS}
+    shape["learned_activation"] = model.activation == "prelu"
+    return shape
+
+
+def activation_key(model: ModelConfig) -> str:
+    """Members with the same key are one activation group of a stack."""
+    return fingerprint(model.activation, model.activation_kwargs)
 
 
 def stack_key(cfg: RunConfig) -> str:
@@ -145,22 +161,58 @@ def build_members(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
     Keys are the MLP's parameter names (``blocks.0.linear.weight``, ``head.bias``...); values are
     leaf tensors of shape (M, *shape) that require grad.
     """
+    return build_stack(cfgs, n_features, num_classes, device)[0]
+
+
+def build_stack(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
+                device: torch.device) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``build_members``' parameters, and the stacked buffers (BatchNorm's running statistics;
+    ``num_batches_tracked`` is left out: with a fixed momentum nothing reads it)."""
     models = [init_model(cfg.model, n_features, num_classes, cfg.train.seed) for cfg in cfgs]
-    params, _buffers = torch.func.stack_module_state(models)
-    return {name: p.detach().to(device).requires_grad_(True) for name, p in params.items()}
+    params, buffers = torch.func.stack_module_state(models)
+    return ({name: p.detach().to(device).requires_grad_(True) for name, p in params.items()},
+            {name: b.to(device) for name, b in buffers.items()
+             if not name.endswith("num_batches_tracked")})
+
+
+def activation_groups(cfgs: Sequence[RunConfig]) -> list[tuple[int, int, str, dict[str, Any]]]:
+    """(start, stop, activation, options) for each run of equal activations in ``cfgs``."""
+    groups: list[tuple[int, int, str, dict[str, Any]]] = []
+    for i, cfg in enumerate(cfgs):
+        m = cfg.model
+        if groups and activation_key(m) == activation_key(cfgs[groups[-1][0]].model):
+            groups[-1] = (groups[-1][0], i + 1, m.activation, m.activation_kwargs)
+        else:
+            groups.append((i, i + 1, m.activation, m.activation_kwargs))
+    return groups
 
 
 class StackedMLP:
-    """Forward pass of M stacked MLPs; ``x`` is (M, B, F) (own batches) or (B, F) (shared)."""
+    """Forward pass of M stacked MLPs; ``x`` is (M, B, F) (own batches) or (B, F) (shared).
 
-    def __init__(self, params: dict[str, torch.Tensor], depth: int, activation: str,
-                 activation_kwargs: dict[str, Any]) -> None:
-        self.params, self.depth = params, depth
-        self.prelu = activation == "prelu"
+    ``groups`` lists (start, stop, activation name, activation options) slices of the stack, in
+    order and covering it; ``skips`` says which blocks add their input (``models.MLP.skip``);
+    ``norm`` is "batchnorm", "layernorm" or None; ``buffers`` holds the stacked BatchNorm running
+    statistics, updated in place by training-mode passes. ``training`` (set by the caller)
+    chooses batch statistics and their update (True) or the running statistics (False), as
+    ``nn.Module.train``/``eval`` do in the loop.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], depth: int,
+                 groups: Sequence[tuple[int, int, str, dict[str, Any]]],
+                 skips: Sequence[bool] = (), norm: str | None = None,
+                 buffers: dict[str, torch.Tensor] | None = None) -> None:
+        self.params, self.depth, self.norm = params, depth, norm
+        self.skips = list(skips) or [False] * depth
+        self.buffers = buffers or {}
+        self.training = True
+        self.prelu = all(name == "prelu" for _, _, name, _ in groups)
+        if not self.prelu and any(name == "prelu" for _, _, name, _ in groups):
+            raise ValueError("PReLU members stack only with PReLU members")
         # Elementwise activations work on (M, B, W) as they do on (B, W); PReLU's learned slope
         # is per member, so it is applied by hand below (torch's prelu gives slope a at x = 0 too).
-        self.act: nn.Module | None = None if self.prelu else get_activation(activation,
-                                                                            **activation_kwargs)
+        self.groups = [(start, stop, None if self.prelu else get_activation(name, **kwargs))
+                       for start, stop, name, kwargs in groups]
 
     def _linear(self, h: torch.Tensor, name: str) -> torch.Tensor:
         w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
@@ -168,21 +220,42 @@ class StackedMLP:
             return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
         return torch.matmul(h, w.transpose(1, 2)) + b.unsqueeze(1)
 
-    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every hidden layer's post-activation output, (M, B, width) each."""
+    def _normalise(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        weight, bias = self.params[f"blocks.{i}.norm.weight"], self.params[f"blocks.{i}.norm.bias"]
+        m, b, w = h.shape
+        if self.norm == "layernorm":
+            return F.layer_norm(h, (w,), eps=NORM_EPS) * weight.unsqueeze(1) + bias.unsqueeze(1)
+        # BatchNorm: every (member, unit) is one channel over that member's batch rows.
+        mean = self.buffers[f"blocks.{i}.norm.running_mean"]
+        var = self.buffers[f"blocks.{i}.norm.running_var"]
+        flat = h.transpose(0, 1).reshape(b, m * w)
+        out = F.batch_norm(flat, mean.view(-1), var.view(-1), weight.reshape(-1),
+                           bias.reshape(-1), self.training, BN_MOMENTUM, NORM_EPS)
+        return out.view(b, m, w).transpose(0, 1)
+
+    def _activate(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        if self.prelu:
+            slope = self.params[f"blocks.{i}.act.weight"].view(-1, 1, 1)
+            return torch.where(h > 0, h, slope * h)
+        if len(self.groups) == 1:
+            return self.groups[0][2](h)  # type: ignore[misc]
+        return torch.cat([act(h[start:stop]) for start, stop, act in self.groups])  # type: ignore[misc]
+
+    def hidden(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every block's activation output, (M, B, width) each (what ``probes.LayerStats``
+        records as ``blocks.i.act``), and the last block's output after its shortcut."""
         outs, h = [], x
         for i in range(self.depth):
-            h = self._linear(h, f"blocks.{i}.linear")
-            if self.prelu:
-                slope = self.params[f"blocks.{i}.act.weight"].view(-1, 1, 1)
-                h = torch.where(h > 0, h, slope * h)
-            else:
-                h = self.act(h)  # type: ignore[misc]
-            outs.append(h)
-        return outs
+            z = self._linear(h, f"blocks.{i}.linear")
+            if self.norm is not None:
+                z = self._normalise(z, i)
+            a = self._activate(z, i)
+            outs.append(a)
+            h = h + a if self.skips[i] else a
+        return outs, h
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._linear(self.hidden(x)[-1], "head")
+        return self._linear(self.hidden(x)[1], "head")
 
 
 def _member_losses(model: StackedMLP, x: torch.Tensor,
@@ -208,7 +281,17 @@ def _clip_members_(params: Sequence[torch.Tensor], max_norm: float) -> None:
 @torch.no_grad()
 def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
               batch_size: int = 4096) -> torch.Tensor:
-    """(2, M): mean test cross-entropy and accuracy of every member, left on the device."""
+    """(2, M): mean test cross-entropy and accuracy of every member (in eval mode, as
+    ``train.evaluate``), left on the device."""
+    model.training = False
+    try:
+        return _evaluate_members(model, x, y, batch_size)
+    finally:
+        model.training = True
+
+
+def _evaluate_members(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int) -> torch.Tensor:
     loss_sum = correct = None
     for start in range(0, len(y), batch_size):
         logits = model(x[start : start + batch_size])
@@ -224,9 +307,15 @@ def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
 
 @torch.no_grad()
 def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) -> torch.Tensor:
-    """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac]."""
+    """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac],
+    measured in eval mode (as ``probes.activations`` measures them)."""
     rows = []
-    for a in model.hidden(probe):
+    model.training = False
+    try:
+        outs = model.hidden(probe)[0]
+    finally:
+        model.training = True
+    for a in outs:
         flat = a.float().flatten(1)
         cols = [flat.mean(1), flat.std(1), (flat == 0).float().mean(1), flat.pow(2).mean(1)]
         if per_unit_dead:
@@ -287,13 +376,27 @@ def train_many(
     labels = list(labels) if labels is not None else [""] * len(cfgs)
     if len(labels) != len(cfgs):
         raise ValueError(f"got {len(labels)} labels for {len(cfgs)} configs")
+    # Activation groups must be contiguous slices: train in group order, answer in the given one.
+    first_seen: dict[str, int] = {}
+    for cfg in cfgs:
+        first_seen.setdefault(activation_key(cfg.model), len(first_seen))
+    order = sorted(range(len(cfgs)), key=lambda i: first_seen[activation_key(cfgs[i].model)])
+    if order != list(range(len(cfgs))):
+        done = train_many([cfgs[i] for i in order], data, [labels[i] for i in order],
+                          instrument=instrument, compile=compile, bf16=bf16, progress=progress)
+        back = {i: rec for i, rec in zip(order, done, strict=True)}
+        return [back[i] for i in range(len(cfgs))]
     device, tcfg, mcfg = data.device, cfgs[0].train, cfgs[0].model
     compile, bf16 = _resolve_options(device, compile, bf16)
     x_train, y_train = data.x_train.flatten(1), data.y_train
     x_test, y_test = data.x_test.flatten(1), data.y_test
     x_val = data.x_val.flatten(1) if data.has_val else None  # type: ignore[union-attr]
-    params = build_members(cfgs, x_train.shape[1], data.num_classes, device)
-    model = StackedMLP(params, mcfg.depth, mcfg.activation, mcfg.activation_kwargs)
+    params, buffers = build_stack(cfgs, x_train.shape[1], data.num_classes, device)
+    fan_ins = [x_train.shape[1]] + [mcfg.width] * (mcfg.depth - 1)
+    model = StackedMLP(params, mcfg.depth, activation_groups(cfgs),
+                       skips=[mcfg.residual and f == mcfg.width for f in fan_ins],
+                       norm="batchnorm" if mcfg.batchnorm else "layernorm" if mcfg.layernorm
+                       else None, buffers=buffers)
     holder = nn.Module()
     holder.stacked = nn.ParameterList([nn.Parameter(p) for p in params.values()])
     model.params = dict(zip(params, holder.stacked, strict=True))
