@@ -239,6 +239,29 @@ def test_mixed_activations_train_as_one_stack(data, monkeypatch: pytest.MonkeyPa
     assert calls == [6]
 
 
+def test_zero_fractions_match_the_loop() -> None:
+    """probes.ZeroFractions: the engine's end-of-training probe pass gives the loop's numbers."""
+    from relucourse.probes import ZeroFractions
+
+    cfgs = {"relu": BASE, "softplus": BASE.replace(**{"model.activation": "softplus"}),
+            "relu + BN": BASE.replace(**{"model.batchnorm": True})}
+    probe = [ZeroFractions(n_probe=200, eps=0.05), LayerStats(every=20, n_probe=64)]
+    assert all(engine.batchable(c, probe) for c in cfgs.values())
+    got = experiments.sweep(cfgs, seeds=(0, 1), probes=probe, engine="auto")
+    want = experiments.sweep(cfgs, seeds=(0, 1), probes=probe, engine="loop")
+    for label in cfgs:
+        for g, w in zip(got[label], want[label], strict=True):
+            assert g.engine is not None and w.engine is None
+            assert [z.layer for z in g.zeros] == [z.layer for z in w.zeros] == [
+                "blocks.0.act", "blocks.1.act"]
+            for a, b in zip(g.zeros, w.zeros, strict=True):
+                assert (a.zero_frac, a.near_zero_frac) == pytest.approx(
+                    (b.zero_frac, b.near_zero_frac), abs=2e-3)
+            assert g.zero_fraction() == pytest.approx(w.zero_fraction(), abs=2e-3)
+    assert got["relu"][0].zero_fraction() > 0.2 and got["softplus"][0].zero_fraction() == 0.0
+    assert not engine.batchable(BASE, [ZeroFractions(), ZeroFractions()])
+
+
 def test_unsupported_configs_raise(data) -> None:
     with pytest.raises(ValueError, match="MLPs only"):
         engine.train_many([BASE.replace(**{"model.arch": "cnn"})], data)

@@ -52,7 +52,9 @@ activations x learning rates x seeds, and the per-step overhead is paid once for
 PReLU has a learned slope, a parameter the other activations lack, so PReLU members stack only
 with PReLU members.
 
-Not supported (a clear ``ValueError`` says so): CNNs, probes other than ``probes.LayerStats``.
+Probes: ``probes.LayerStats`` (the periodic probe pass above) and ``probes.ZeroFractions`` (one
+probe pass after training), each on the activations. Not supported (a clear ``ValueError`` says
+so): CNNs, other probes.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from relucourse.config import ModelConfig, RunConfig, TrainConfig, fingerprint
 from relucourse.data import Dataset
 from relucourse.experiments import cache
 from relucourse.experiments.runner import ProbeSpec, init_model, load_data, probes_for
-from relucourse.records import EngineInfo, GradNorm, LayerStat, Record
+from relucourse.records import EngineInfo, GradNorm, LayerStat, Record, ZeroStat
 from relucourse.runtime import pick_device, show_progress
 from relucourse.train import Callback, make_optimizer, make_scheduler, note_divergence
 
@@ -108,6 +110,16 @@ class Instrumentation:
     n_probe: int = 512
     per_unit_dead: bool = True
     grad_norms: bool = False
+
+
+@dataclass(frozen=True)
+class EndZeros:
+    """``probes.ZeroFractions`` for a stack: at the end of training, each hidden layer's
+    exact-zero and near-zero (|a| < ``eps``) fractions on the first ``n_probe`` training samples,
+    in eval mode, into ``record.zeros``."""
+
+    n_probe: int = 1000
+    eps: float = 1e-2
 
 
 def check_stackable(cfgs: Sequence[RunConfig]) -> None:
@@ -324,6 +336,18 @@ def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) ->
     return torch.stack(rows)
 
 
+@torch.no_grad()
+def _zero_fractions(model: StackedMLP, probe: torch.Tensor, eps: float) -> torch.Tensor:
+    """(layers, 2, M): exact-zero and near-zero fractions of each layer, in eval mode."""
+    model.training = False
+    try:
+        outs = model.hidden(probe)[0]
+    finally:
+        model.training = True
+    return torch.stack([torch.stack([(a == 0).float().flatten(1).mean(1),
+                                     (a.abs() < eps).float().flatten(1).mean(1)]) for a in outs])
+
+
 class _Batches:
     """Per-member batch indices, (M, B), drawn exactly as ``Dataset.batches`` draws them."""
 
@@ -362,6 +386,7 @@ def train_many(
     data: Dataset,
     labels: Sequence[str] | None = None,
     instrument: Instrumentation | None = None,
+    zeros: EndZeros | None = None,
     compile: bool = False,
     bf16: bool = False,
     progress: bool | None = None,
@@ -383,7 +408,8 @@ def train_many(
     order = sorted(range(len(cfgs)), key=lambda i: first_seen[activation_key(cfgs[i].model)])
     if order != list(range(len(cfgs))):
         done = train_many([cfgs[i] for i in order], data, [labels[i] for i in order],
-                          instrument=instrument, compile=compile, bf16=bf16, progress=progress)
+                          instrument=instrument, zeros=zeros, compile=compile, bf16=bf16,
+                          progress=progress)
         back = {i: rec for i, rec in zip(order, done, strict=True)}
         return [back[i] for i in range(len(cfgs))]
     device, tcfg, mcfg = data.device, cfgs[0].train, cfgs[0].model
@@ -477,9 +503,11 @@ def train_many(
             count = 0
         bar.update(1)
     bar.close()
+    end_zeros = _zero_fractions(model, x_train[: zeros.n_probe], zeros.eps) if zeros else None
     # The only device -> host transfers: once, after training.
     curves = torch.stack(evals).tolist() if evals else []  # [eval][6][M]
     layers = [(s, t.tolist()) for s, t in layer_rows]  # [layer][stat][M]
+    zero_table = end_zeros.tolist() if end_zeros is not None else None  # [layer][2][M]
     grads = [(s, t.tolist()) for s, t in grad_rows]  # [layer][M]
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -522,23 +550,29 @@ def train_many(
                 record.grad_norms = [GradNorm(step=s, layer=name, grad_norm=table[i][m])
                                      for s, table in grads if s <= last
                                      for i, name in enumerate(layer_names)]
+        if zero_table is not None:
+            # (A diverged member's fractions are measured on its non-finite final weights, where
+            # the loop measures them at the divergence step; record.zero_fraction() reads NaN
+            # for both.)
+            record.zeros = [ZeroStat(layer=f"blocks.{i}.act", zero_frac=row[0][m],
+                                     near_zero_frac=row[1][m])
+                            for i, row in enumerate(zero_table)]
         results.append(record)
     return results
 
 
 def batchable(cfg: RunConfig, probes: Sequence[Callback] = ()) -> bool:
     """Whether ``sweep_batched`` can train ``cfg`` with these probes (``engine="auto"`` asks)."""
-    from relucourse.probes import LayerStats
-
     try:
         check_stackable([cfg])
+        engine_probes(probes)
     except ValueError:
         return False
-    return len(probes) <= 1 and all(type(p) is LayerStats and p.target == "act" for p in probes)
+    return True
 
 
 def instrumentation_from_probe(probe: Callback) -> Instrumentation:
-    """The engine's equivalent of a ``probes.LayerStats`` (the only probe it can reproduce)."""
+    """The engine's equivalent of a ``probes.LayerStats``."""
     from relucourse.probes import LayerStats
 
     if type(probe) is not LayerStats or probe.target != "act":
@@ -547,6 +581,26 @@ def instrumentation_from_probe(probe: Callback) -> Instrumentation:
             "use sweep(engine='loop') for other probes, or pass instrument=Instrumentation(...)")
     return Instrumentation(every=probe.every, n_probe=probe.n_probe,
                            per_unit_dead=probe.per_unit_dead, grad_norms=False)
+
+
+def engine_probes(probes: Sequence[Callback]) -> tuple[Instrumentation | None, EndZeros | None]:
+    """The engine's equivalents of a run's probes: at most one ``probes.LayerStats`` and one
+    ``probes.ZeroFractions``, both on the activations (``target="act"``); anything else raises
+    a ``ValueError`` naming it."""
+    from relucourse.probes import LayerStats, ZeroFractions
+
+    instrument = zeros = None
+    for probe in probes:
+        if type(probe) is LayerStats and probe.target == "act" and instrument is None:
+            instrument = instrumentation_from_probe(probe)
+        elif type(probe) is ZeroFractions and probe.target == "act" and zeros is None:
+            zeros = EndZeros(n_probe=probe.n_probe, eps=probe.eps)
+        else:
+            raise ValueError(
+                f"the batched engine reproduces at most one LayerStats(target='act') and one "
+                f"ZeroFractions(target='act') per run, not {probe!r} among {list(probes)!r}; "
+                "use sweep(engine='loop') for other probes")
+    return instrument, zeros
 
 
 def sweep_batched(
@@ -572,13 +626,10 @@ def sweep_batched(
         cache.ensure_writable(folder)
     done: dict[tuple[str, int], Record] = {}
     groups: dict[tuple[str, str], list[tuple[str, int, RunConfig, str]]] = {}
-    instruments: dict[str, Instrumentation | None] = {}
+    instruments: dict[str, tuple[Instrumentation | None, EndZeros | None]] = {}
     for label, base in cfgs.items():
         label_probes = probes_for(probes, label)
-        if len(label_probes) > 1:
-            raise ValueError("the batched engine takes at most one probe (LayerStats) per run")
-        instrument = instrumentation_from_probe(label_probes[0]) if label_probes else None
-        instruments[label] = instrument
+        instruments[label] = engine_probes(label_probes)
         for s in seeds:
             cfg = base.replace(**{"train.seed": s})
             key = cache.cache_key(cfg, label_probes, dev, f"engine={ENGINE_NAME}",
@@ -587,13 +638,14 @@ def sweep_batched(
                 cached.label = f"{label} (seed {s})"
                 done[(label, s)] = cached
             else:
-                group = (stack_key(cfg), repr(instrument))
+                group = (stack_key(cfg), repr(instruments[label]))
                 groups.setdefault(group, []).append((label, s, cfg, key))
     for members in groups.values():
         data = load_data(members[0][2], dev)
         results = train_many([m[2] for m in members], data,
                              labels=[f"{lab} (seed {s})" for lab, s, _, _ in members],
-                             instrument=instruments[members[0][0]], compile=compile, bf16=bf16)
+                             instrument=instruments[members[0][0]][0],
+                             zeros=instruments[members[0][0]][1], compile=compile, bf16=bf16)
         for (label, s, cfg, key), result in zip(members, results, strict=True):
             done[(label, s)] = result
             if folder is not None:

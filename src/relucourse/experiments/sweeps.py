@@ -27,7 +27,8 @@ def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int]
     builds them, so a sweep can vary a probe setting (e.g. an L1 strength) per label.
     ``engine="loop"`` (default) calls ``run`` per config and seed. ``engine="batched"`` trains
     each group of same-shaped MLPs at once (``experiments.batched``; same records within float
-    tolerance, cached under their own keys; probes: ``probes.LayerStats`` only).
+    tolerance, cached under their own keys; probes: ``probes.LayerStats`` and
+    ``probes.ZeroFractions``).
     ``engine="auto"`` sends each config to the batched engine when it can take it (an MLP
     without BatchNorm, probes it can reproduce) and to the loop otherwise; the choice depends on
     the config alone, so it is the same on every machine.
