@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cells", type=int, default=0, help="list the K slowest cells (cold pass)")
     p.add_argument("--cold-only", action="store_true", help="skip the warm pass")
     p.add_argument("--json", default=None, help="write per-cell times to this file")
+    p.add_argument("--cache", default=None,
+                   help="use (and keep) this experiments cache folder instead of a fresh, "
+                        "temporary one; it must be empty for a cold measurement")
     p.add_argument("notebooks", nargs="*", help="only these (paths as in _toc.yml, no suffix)")
     args = p.parse_args(argv)
     device = rc.pick_device(args.device)
@@ -98,14 +101,18 @@ def main(argv: list[str] | None = None) -> None:
         notebooks = notebooks[:1]
     threads = args.threads or (1 if (not full or args.jobs > 1) else None)
     # The kernel inherits this process's environment.
-    cache = tempfile.mkdtemp(prefix="relucourse-bench-cache-")
+    cache = args.cache or tempfile.mkdtemp(prefix="relucourse-bench-cache-")
+    if args.cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+    fresh = not any(Path(cache).iterdir())
     os.environ.update({"RELUCOURSE_FAST": "0" if full else "1", "RELUCOURSE_CACHE": cache,
                        "RELUCOURSE_PROGRESS": "0", "RELUCOURSE_STATIC": "1"})
     if args.device:
         os.environ["RELUCOURSE_DEVICE"] = args.device
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
-    print(f"cache: {cache} (fresh) | OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    state = "fresh" if fresh else "NOT EMPTY: not a cold run"
+    print(f"cache: {cache} ({state}) | OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
           f" | jobs {args.jobs} | torch sees CUDA: {torch.cuda.is_available()}")
     timeout = 3600 if full else 900
     passes = 1 if args.cold_only else 2
@@ -129,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                 totals[i] += t
                 cols.append(f"{t:>8.1f}")
         print(f"{str(path.relative_to(ROOT)):<36} " + " ".join(cols))
-    shutil.rmtree(cache, ignore_errors=True)
+    if not args.cache:
+        shutil.rmtree(cache, ignore_errors=True)
     print(f"{'total (succeeded)':<36} " + " ".join(f"{t:>8.1f}" for t in totals))
     print(f"{'wall time, ' + str(args.jobs) + ' at once':<36} "
           + " ".join(f"{w:>8.1f}" for w in walls))

@@ -9,6 +9,10 @@ parallel-read safe.
 Usage (the Makefile's ``book`` and ``test-book``): ``python scripts/build_book.py . -W -n
 --keep-going``, any ``jupyter-book build`` arguments. ``BOOK_JOBS`` sets the number of worker
 processes (default: the machine's cores, at most 4); ``BOOK_JOBS=1`` is the plain serial build.
+
+Each kernel gets ``cores // jobs`` torch threads (``OMP_NUM_THREADS``, unless it is set): two
+kernels of two threads each on two cores spin-wait on each other's cores, which made the unit
+tests twice as slow (see the Makefile's ``test-unit``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ def jobs_from_env() -> int:
     return int(raw)
 
 
+def threads_per_kernel(jobs: int) -> str:
+    """``OMP_NUM_THREADS`` for each executing kernel: as set, or the cores shared among jobs."""
+    return os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+
+
 def main(argv: list[str]) -> None:
     import jupyter_book.sphinx as jb_sphinx
     from jupyter_book.cli.main import main as jupyter_book
@@ -40,7 +49,9 @@ def main(argv: list[str]) -> None:
         return original(*args, **{**kwargs, "jobs": jobs})
 
     jb_sphinx.build_sphinx = build_sphinx
-    print(f"[build_book] jupyter-book build with {jobs} parallel reader(s) (BOOK_JOBS)")
+    os.environ["OMP_NUM_THREADS"] = threads_per_kernel(jobs)  # the kernels inherit it
+    print(f"[build_book] jupyter-book build with {jobs} parallel reader(s) (BOOK_JOBS), "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} per kernel")
     jupyter_book(["build", *argv], prog_name="jupyter-book")
 
 

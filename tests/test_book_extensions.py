@@ -112,3 +112,14 @@ def test_book_jobs_default_to_the_cores_and_a_bad_value_is_named(monkeypatch) ->
         monkeypatch.setenv("BOOK_JOBS", bad)
         with pytest.raises(SystemExit, match="BOOK_JOBS must be a positive integer"):
             build_book.jobs_from_env()
+
+
+def test_each_kernel_gets_its_share_of_the_cores(monkeypatch) -> None:
+    build_book = load_script()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(build_book.os, "cpu_count", lambda: 4)
+    assert build_book.threads_per_kernel(2) == "2"
+    assert build_book.threads_per_kernel(4) == "1"
+    assert build_book.threads_per_kernel(8) == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a value already set is kept
+    assert build_book.threads_per_kernel(2) == "3"

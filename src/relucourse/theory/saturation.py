@@ -406,7 +406,7 @@ def lr_grid(optimizer: str = "sgd") -> list[float]:
 def depth_config(activation: str, depth: int, optimizer: str = "sgd", **model_fields: Any):
     """The chapter's network for training at depth: an MLP of width 32, the course's Kaiming init
     (each activation's own gain, ``init.activation_gain``) and zero biases, on MNIST-1D with a 10%
-    validation split; SGD with momentum 0.9 or Adam, minibatches of 128, 300 steps (3,000 in full
+    validation split; SGD with momentum 0.9 or Adam, minibatches of 128, 300 steps (2,000 in full
     mode). ``model_fields`` override ``ModelConfig`` fields (``batchnorm``, ``activation_kwargs``).
     The learning rate is a placeholder: ``tune`` chooses it."""
     from relucourse.config import DataConfig, RunConfig, TrainConfig
@@ -416,7 +416,7 @@ def depth_config(activation: str, depth: int, optimizer: str = "sgd", **model_fi
                            "init": "kaiming_normal", "bias_init": 0.0, **model_fields})
     train = TrainConfig(optimizer=optimizer, lr=LR_GRIDS[optimizer][0][1],
                         momentum=0.9 if optimizer == "sgd" else 0.0, batch_size=128,
-                        steps=by_mode(300, 3000), eval_every=by_mode(20, 50))
+                        steps=by_mode(300, 2000), eval_every=by_mode(20, 50))
     return RunConfig(data=DataConfig(name="mnist1d", val_fraction=0.1), model=model, train=train)
 
 
