@@ -63,7 +63,9 @@ def execute(path: Path, timeout: int) -> tuple[float, dict[int, float], str | No
     try:
         client.execute()
     except Exception as err:  # report and go on: one broken notebook is itself a result
-        error = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:150]}"
+        # CellExecutionError's text ends with the cell's exception line: keep that.
+        lines = [ln for ln in str(err).splitlines() if ln.strip()]
+        error = f"{type(err).__name__}: {(lines or [''])[-1][:300]}"
     return time.perf_counter() - start, client.cell_times, error
 
 

@@ -330,9 +330,10 @@ rc.plots.finish(
 )
 plt.show()
 assert all(len(v) == len(SEEDS) for v in groups.values())
-assert groups["relu"][0].zero_fraction() > 0.3  # only ReLU has exact zeros
+assert groups["relu"][0].zero_fraction() > 0.3  # only ReLU has many exact zeros
+# the others: none, or a few where float32 underflows (softplus_b(x) = 0 once b x < -103)
 assert all(
-    r.zero_fraction() == 0.0 for k, v in groups.items() if k != "relu" for r in v
+    r.zero_fraction() < 0.05 for k, v in groups.items() if k != "relu" for r in v
 )
 
 
@@ -341,7 +342,9 @@ assert all(
 #
 # 1. How does the number of steps to the target change as $\beta$ grows? Where does it stop
 #    changing?
-# 2. The sharp softplus and the shifted softplus have no exact zeros. What does that tell you about
+# 2. The sharp softplus and the shifted softplus have no exact zeros (a sharp one can show a few
+#    tenths of a percent: float32 rounds $\log(1 + e^{\beta x})/\beta$ to 0 once $e^{\beta x}$
+#    underflows, far left of the bend). What does that tell you about
 #    the claim that ReLU's hard zeros are what make it train fast? And what does the shifted one
 #    tell you that the sharp one cannot?
 # 3. Does faster fitting mean better test accuracy here?

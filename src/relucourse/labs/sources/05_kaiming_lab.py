@@ -240,7 +240,7 @@ checks.check_profiles(kaiming_moments, lecun_moments, DEPTH)
 
 
 # %%
-STEPS = rc.by_mode(400, 2000)
+STEPS = rc.by_mode(400, 1000)
 SEEDS = (0, 1, 2)
 data = rc.data.load_dataset("mnist1d", device=rt.device)
 train_cfg = rc.TrainConfig(
