@@ -52,10 +52,11 @@ test-notebooks:
 	RELUCOURSE_FAST=1 OMP_NUM_THREADS=$(NB_THREADS) $(BIN)/python -m pytest -q -n 2 --dist loadscope \
 		--nbval-lax --nbval-current-env chapters labs quizzes
 
-## Every notebook's asserts at full size (meant for a GPU; not part of `make test`: far too slow on
-## 2 CPU cores, where chapter 2 alone took about 20 minutes on a first, uncached run).
+## Every notebook's asserts at full size (not part of `make test`): two notebooks at once, one torch
+## thread each, as the site build runs them; on 2 CPU cores it takes about as long as `make book`.
 test-notebooks-full:
-	RELUCOURSE_FAST=0 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env chapters labs quizzes
+	RELUCOURSE_FAST=0 OMP_NUM_THREADS=$(NB_THREADS) $(BIN)/python -m pytest -q -n 2 --dist loadscope \
+		--nbval-lax --nbval-current-env chapters labs quizzes
 
 test-book:
 	rm -rf _build
