@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="OMP threads per notebook (default: 1 in fast mode or with --jobs > 1; "
                         "torch's default otherwise)")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks executed at once (default: 1 in fast mode, as CI's nbval "
+                        "pass; in full mode the cores, at most 4, as the site build)")
     p.add_argument("--cells", type=int, default=0, help="list the K slowest cells (cold pass)")
     p.add_argument("--cold-only", action="store_true", help="skip the warm pass")
     p.add_argument("--json", default=None, help="write per-cell times to this file")
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         notebooks = [nb for nb in notebooks if str(nb.relative_to(ROOT).with_suffix("")) in wanted]
     if args.quick:
         notebooks = notebooks[:1]
+    if args.jobs is None:
+        args.jobs = max(1, min(os.cpu_count() or 1, 4)) if full else 1
     threads = args.threads or (1 if (not full or args.jobs > 1) else None)
     # The kernel inherits this process's environment.
     cache = args.cache or tempfile.mkdtemp(prefix="relucourse-bench-cache-")

@@ -331,7 +331,7 @@ rc.plots.finish(
 plt.show()
 assert all(len(v) == len(SEEDS) for v in groups.values())
 assert groups["relu"][0].zero_fraction() > 0.3  # only ReLU has many exact zeros
-# the others: none, or a few where float32 underflows (softplus_b(x) = 0 once b x < -103)
+# the others: none, or a few where float32 underflows (0 once beta * x < -103)
 assert all(
     r.zero_fraction() < 0.05 for k, v in groups.items() if k != "relu" for r in v
 )
