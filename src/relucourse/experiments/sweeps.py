@@ -29,8 +29,8 @@ def sweep(cfgs: dict[str, RunConfig] | Sequence[RunConfig], seeds: Sequence[int]
     each group of same-shaped MLPs at once (``experiments.batched``; same records within float
     tolerance, cached under their own keys; probes: ``probes.LayerStats`` and
     ``probes.ZeroFractions``).
-    ``engine="auto"`` sends each config to the batched engine when it can take it (an MLP
-    without BatchNorm, probes it can reproduce) and to the loop otherwise; the choice depends on
+    ``engine="auto"`` sends each config to the batched engine when it can take it (an MLP, with
+    probes it can reproduce) and to the loop otherwise (CNNs, other probes); the choice depends on
     the config alone, so it is the same on every machine.
     """
     if engine not in ENGINES:
