@@ -210,8 +210,10 @@ assert max_gap(beta_for_001) <= 0.01 + 1e-9
 # The gap is $\log(1+e^{-\beta|x|})/\beta$, largest at $x=0$, so the grid must contain $0$ (an odd
 # number of points on a symmetric interval does). $\log(2)/\beta \le 0.01$ needs
 # $\beta \ge 100\log 2 \approx 69.3$. With such a sharp bend the slope $\sigma(\beta x)$ goes from
-# about $0.01$ to $0.99$ within $|x| < 0.07$: numerically it *is* a ReLU, with the same training
-# behaviour and none of the exact zeros.
+# about $0.01$ to $0.99$ within $|x| < 0.07$: numerically it *is* a ReLU. In exact arithmetic it
+# has none of ReLU's zeros, but float32 rounds $\log(1+e^{\beta x})/\beta$ to exactly 0 once
+# $\beta x$ is below about $-103$, here for $x$ below about $-1.5$: so at this $\beta$ it gives
+# exact zeros too, for every input well left of the bend.
 
 
 # %% [markdown]
@@ -342,9 +344,9 @@ assert all(
 #
 # 1. How does the number of steps to the target change as $\beta$ grows? Where does it stop
 #    changing?
-# 2. The sharp softplus and the shifted softplus have no exact zeros (a sharp one can show a few
-#    tenths of a percent: float32 rounds $\log(1 + e^{\beta x})/\beta$ to 0 once $e^{\beta x}$
-#    underflows, far left of the bend). What does that tell you about
+# 2. The sharp softplus and the shifted softplus have no exact zeros of their own (a sharp one shows
+#    a small share from float32 underflow, far left of the bend; the cell checks it stays under
+#    5 %, which a very large $\beta$ would break). What does that tell you about
 #    the claim that ReLU's hard zeros are what make it train fast? And what does the shifted one
 #    tell you that the sharp one cannot?
 # 3. Does faster fitting mean better test accuracy here?
