@@ -59,10 +59,12 @@ so): CNNs, other probes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,25 +179,28 @@ def build_members(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
 
 
 def build_stack(cfgs: Sequence[RunConfig], n_features: int, num_classes: int,
-                device: torch.device) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """``build_members``' parameters, and the stacked buffers (BatchNorm's running statistics;
-    ``num_batches_tracked`` is left out: with a fixed momentum nothing reads it)."""
+                device: torch.device) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                               list[bool]]:
+    """``build_members``' parameters, the stacked buffers (BatchNorm's running statistics;
+    ``num_batches_tracked`` is left out: with a fixed momentum nothing reads it), and which
+    blocks have a shortcut (``models.MLP.skip``, the same for every member)."""
     models = [init_model(cfg.model, n_features, num_classes, cfg.train.seed) for cfg in cfgs]
     params, buffers = torch.func.stack_module_state(models)
     return ({name: p.detach().to(device).requires_grad_(True) for name, p in params.items()},
             {name: b.to(device) for name, b in buffers.items()
-             if not name.endswith("num_batches_tracked")})
+             if not name.endswith("num_batches_tracked")},
+            list(models[0].skip))
 
 
 def activation_groups(cfgs: Sequence[RunConfig]) -> list[tuple[int, int, str, dict[str, Any]]]:
     """(start, stop, activation, options) for each run of equal activations in ``cfgs``."""
     groups: list[tuple[int, int, str, dict[str, Any]]] = []
-    for i, cfg in enumerate(cfgs):
-        m = cfg.model
-        if groups and activation_key(m) == activation_key(cfgs[groups[-1][0]].model):
-            groups[-1] = (groups[-1][0], i + 1, m.activation, m.activation_kwargs)
-        else:
-            groups.append((i, i + 1, m.activation, m.activation_kwargs))
+    start = 0
+    for _, run in itertools.groupby(cfgs, key=lambda cfg: activation_key(cfg.model)):
+        stop = start + len(list(run))
+        m = cfgs[start].model
+        groups.append((start, stop, m.activation, m.activation_kwargs))
+        start = stop
     return groups
 
 
@@ -269,6 +274,16 @@ class StackedMLP:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self._linear(self.hidden(x)[1], "head")
 
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode inside the block (BatchNorm reads its running statistics), as
+        ``model.eval()`` in the loop's evaluation and probes; training mode again after it."""
+        self.training = False
+        try:
+            yield
+        finally:
+            self.training = True
+
 
 def _member_losses(model: StackedMLP, x: torch.Tensor,
                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,18 +310,10 @@ def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
               batch_size: int = 4096) -> torch.Tensor:
     """(2, M): mean test cross-entropy and accuracy of every member (in eval mode, as
     ``train.evaluate``), left on the device."""
-    model.training = False
-    try:
-        return _evaluate_members(model, x, y, batch_size)
-    finally:
-        model.training = True
-
-
-def _evaluate_members(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
-                      batch_size: int) -> torch.Tensor:
     loss_sum = correct = None
     for start in range(0, len(y), batch_size):
-        logits = model(x[start : start + batch_size])
+        with model.evaluating():
+            logits = model(x[start : start + batch_size])
         target = y[start : start + batch_size]
         m, b, c = logits.shape
         loss = F.cross_entropy(logits.reshape(m * b, c), target.repeat(m),
@@ -322,11 +329,8 @@ def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) ->
     """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac],
     measured in eval mode (as ``probes.activations`` measures them)."""
     rows = []
-    model.training = False
-    try:
+    with model.evaluating():
         outs = model.hidden(probe)[0]
-    finally:
-        model.training = True
     for a in outs:
         flat = a.float().flatten(1)
         cols = [flat.mean(1), flat.std(1), (flat == 0).float().mean(1), flat.pow(2).mean(1)]
@@ -339,11 +343,8 @@ def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) ->
 @torch.no_grad()
 def _zero_fractions(model: StackedMLP, probe: torch.Tensor, eps: float) -> torch.Tensor:
     """(layers, 2, M): exact-zero and near-zero fractions of each layer, in eval mode."""
-    model.training = False
-    try:
+    with model.evaluating():
         outs = model.hidden(probe)[0]
-    finally:
-        model.training = True
     return torch.stack([torch.stack([(a == 0).float().flatten(1).mean(1),
                                      (a.abs() < eps).float().flatten(1).mean(1)]) for a in outs])
 
@@ -417,10 +418,8 @@ def train_many(
     x_train, y_train = data.x_train.flatten(1), data.y_train
     x_test, y_test = data.x_test.flatten(1), data.y_test
     x_val = data.x_val.flatten(1) if data.has_val else None  # type: ignore[union-attr]
-    params, buffers = build_stack(cfgs, x_train.shape[1], data.num_classes, device)
-    fan_ins = [x_train.shape[1]] + [mcfg.width] * (mcfg.depth - 1)
-    model = StackedMLP(params, mcfg.depth, activation_groups(cfgs),
-                       skips=[mcfg.residual and f == mcfg.width for f in fan_ins],
+    params, buffers, skips = build_stack(cfgs, x_train.shape[1], data.num_classes, device)
+    model = StackedMLP(params, mcfg.depth, activation_groups(cfgs), skips=skips,
                        norm="batchnorm" if mcfg.batchnorm else "layernorm" if mcfg.layernorm
                        else None, buffers=buffers)
     holder = nn.Module()
@@ -642,10 +641,10 @@ def sweep_batched(
                 groups.setdefault(group, []).append((label, s, cfg, key))
     for members in groups.values():
         data = load_data(members[0][2], dev)
+        instrument, zeros = instruments[members[0][0]]
         results = train_many([m[2] for m in members], data,
                              labels=[f"{lab} (seed {s})" for lab, s, _, _ in members],
-                             instrument=instruments[members[0][0]][0],
-                             zeros=instruments[members[0][0]][1], compile=compile, bf16=bf16)
+                             instrument=instrument, zeros=zeros, compile=compile, bf16=bf16)
         for (label, s, cfg, key), result in zip(members, results, strict=True):
             done[(label, s)] = result
             if folder is not None:
