@@ -10,6 +10,11 @@ Usage (the Makefile's ``book`` and ``test-book``): ``python scripts/build_book.p
 --keep-going``, any ``jupyter-book build`` arguments. ``BOOK_JOBS`` sets the number of worker
 processes (default: the machine's cores, at most 4); ``BOOK_JOBS=1`` is the plain serial build.
 
+Sphinx hands its workers documents in chunks of up to ten, in name order, so on two cores one
+worker got chapters 1 to 7 (most of the course's computing) and the other the short rest: the
+build took as long as those seven notebooks one after another. ``one_document_per_chunk`` gives
+each worker one document at a time, so whichever worker is free takes the next one.
+
 Each kernel gets ``cores // jobs`` torch threads (``OMP_NUM_THREADS``, unless it is set): two
 kernels of two threads each on two cores spin-wait on each other's cores, which made the unit
 tests twice as slow (see the Makefile's ``test-unit``).
@@ -20,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -37,8 +43,16 @@ def threads_per_kernel(jobs: int) -> str:
     return os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
 
 
+def one_document_per_chunk(arguments: Sequence[str], nproc: int, maxbatch: int = 10
+                           ) -> list[list[str]]:
+    """A stand-in for ``sphinx.util.parallel.make_chunks``: every document is its own chunk (one
+    worker process reads, and so executes, one notebook), in the order Sphinx gives them."""
+    return [[name] for name in arguments]
+
+
 def main(argv: list[str]) -> None:
     import jupyter_book.sphinx as jb_sphinx
+    import sphinx.builders
     from jupyter_book.cli.main import main as jupyter_book
 
     jobs = jobs_from_env()
@@ -49,6 +63,7 @@ def main(argv: list[str]) -> None:
         return original(*args, **{**kwargs, "jobs": jobs})
 
     jb_sphinx.build_sphinx = build_sphinx
+    sphinx.builders.make_chunks = one_document_per_chunk  # the name _read_parallel calls
     os.environ["OMP_NUM_THREADS"] = threads_per_kernel(jobs)  # the kernels inherit it
     print(f"[build_book] jupyter-book build with {jobs} parallel reader(s) (BOOK_JOBS), "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} per kernel")

@@ -191,7 +191,9 @@ def test_normalised_and_residual_members_match_single_runs(opt: str, change: dic
     # rounding noise to full-size steps: the loop's own curves, run on 1 and on 2 threads, differ
     # by about 2e-4 relative after 40 steps here. So BatchNorm with Adam gets a looser tolerance.
     loose = cfg.model.batchnorm and opt == "adam"
-    rel, acc_abs = (5e-3, 0.01) if loose else (1e-4, 1e-5)
+    # (On an Intel Xeon a test loss of about 557, at an early evaluation on running statistics,
+    # differed by 0.8% relative: hence 2e-2.)
+    rel, acc_abs = (2e-2, 0.01) if loose else (1e-4, 1e-5)
     for g, c in zip(got, cfgs, strict=True):
         want = experiments.run(c, probes=[LayerStats(every=20, n_probe=64, per_unit_dead=True)],
                                use_cache=False)

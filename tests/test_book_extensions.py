@@ -123,3 +123,13 @@ def test_each_kernel_gets_its_share_of_the_cores(monkeypatch) -> None:
     assert build_book.threads_per_kernel(8) == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a value already set is kept
     assert build_book.threads_per_kernel(2) == "3"
+
+
+def test_each_worker_reads_one_document_at_a_time() -> None:
+    import sphinx.builders
+
+    build_book = load_script()
+    docs = [f"doc{i}" for i in range(21)]
+    # Sphinx's own chunking: two chunks of ten and one of one, for two workers
+    assert [len(c) for c in sphinx.builders.make_chunks(docs, 2)] == [10, 10, 1]
+    assert build_book.one_document_per_chunk(docs, 2) == [[d] for d in docs]

@@ -256,7 +256,10 @@ class StackedMLP:
             return torch.where(h > 0, h, slope * h)
         if len(self.groups) == 1:
             return self.groups[0][2](h)  # type: ignore[misc]
-        return torch.cat([act(h[start:stop]) for start, stop, act in self.groups])  # type: ignore[misc]
+        # split, not h[start:stop]: a slice's backward fills a zero tensor of the whole stack's
+        # size per group, split's is one cat (measured: about a third of a mixed stack's step).
+        parts = h.split([stop - start for start, stop, _ in self.groups])
+        return torch.cat([act(part) for part, (_, _, act) in zip(parts, self.groups, strict=True)])  # type: ignore[misc]
 
     def hidden(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Every block's activation output, (M, B, width) each (what ``probes.LayerStats``

@@ -88,17 +88,25 @@ def source_hash() -> str:
     """
     from relucourse import __version__
 
-    files = _source_files()
-    signature = tuple((str(p.relative_to(PACKAGE_DIR)), (s := p.stat()).st_size, s.st_mtime_ns)
-                      for p in files)
-    if signature not in _SOURCE_MEMO:
-        digest = hashlib.sha256(__version__.encode())
-        for path, (name, _, _) in zip(files, signature, strict=True):
-            digest.update(name.encode())
-            digest.update(path.read_bytes())
-        _SOURCE_MEMO.clear()
-        _SOURCE_MEMO[signature] = digest.hexdigest()[:16]
-    return _SOURCE_MEMO[signature]
+    for attempt in range(3):
+        # A file deleted between the listing and the read (another process removing a
+        # temporary module) is not part of the source any more: list again.
+        try:
+            files = _source_files()
+            signature = tuple((str(p.relative_to(PACKAGE_DIR)), (s := p.stat()).st_size,
+                               s.st_mtime_ns) for p in files)
+            if signature not in _SOURCE_MEMO:
+                digest = hashlib.sha256(__version__.encode())
+                for path, (name, _, _) in zip(files, signature, strict=True):
+                    digest.update(name.encode())
+                    digest.update(path.read_bytes())
+                _SOURCE_MEMO.clear()
+                _SOURCE_MEMO[signature] = digest.hexdigest()[:16]
+            return _SOURCE_MEMO[signature]
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 # --- keys -----------------------------------------------------------------------------------
