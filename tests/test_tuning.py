@@ -87,3 +87,28 @@ def test_probes_run_on_the_chosen_records() -> None:
 
 def test_grid_points_is_the_cartesian_product() -> None:
     assert tuning.grid_points({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
+
+
+def test_screening_compares_on_some_seeds_and_reports_every_seed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    full = rc.tune({"relu": BASE}, grid={"train.lr": [1e-4, 0.1, 50.0]}, seeds=(0, 1, 2),
+                   quiet=True)
+    screened = rc.tune({"relu": BASE}, grid={"train.lr": [1e-4, 0.1, 50.0]}, seeds=(0, 1, 2),
+                       screen_seeds=(0,))
+    choice = screened.choices["relu"]
+    assert choice.params == {"train.lr": 0.1} and choice.screen_seeds == (0,)
+    assert all(p.seeds == 1 for p in choice.points)  # compared on seed 0 alone
+    # the chosen point still has one record per seed, in seed order, the same runs as without
+    # screening (the cache serves them: same configs)
+    assert [r.label for r in screened["relu"]] == [f"relu (seed {s})" for s in (0, 1, 2)]
+    assert [r.final("val_loss") for r in screened["relu"]] == [
+        r.final("val_loss") for r in full["relu"]]
+    by_lr = {p.params["train.lr"]: p for p in choice.points}
+    assert by_lr[0.1].mean == full["relu"][0].final("val_loss")
+    assert "screened on seed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("screen", [(), (3,), (0, 5)])
+def test_screen_seeds_must_be_a_subset_of_the_seeds(screen: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"screen_seeds=.* is invalid: must be a non-empty subset"):
+        rc.tune({"relu": BASE}, grid={"train.lr": [0.1]}, seeds=(0, 1), screen_seeds=screen)

@@ -12,6 +12,11 @@ batched engine stacks what it can and everything is cached), scored on the *vali
 best point by ``select`` (mean over seeds) is kept. A point where any seed diverged is excluded.
 The choice is printed, with a warning when it sits at an edge of the grid (widen the grid), and
 the returned ``Tuned`` maps each label to the chosen point's records (one per seed).
+
+``screen_seeds=(0,)`` is the cheaper protocol for large sweeps: every grid point is compared on
+those seeds only, and the chosen point is then trained on the rest of ``seeds`` as well, so its
+records (the reported numbers) still cover every seed. On a grid of 5 rates and 3 seeds it trains
+7 runs per config instead of 15; the price is a noisier choice, which the page must say.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Choice:
     select: str
     params: dict[str, Any]
     points: list[GridPoint]
+    screen_seeds: tuple[int, ...] | None = None  # the seeds the points were compared on, if a subset
 
     @property
     def best(self) -> GridPoint:
@@ -67,7 +73,10 @@ class Choice:
                 self.params[k] in (min(values), max(values))]
 
     def table(self) -> str:
-        lines = [f"{self.label}: {self.select} (mean ± std over seeds) per grid point"]
+        over = ("mean ± std over seeds" if self.screen_seeds is None else
+                f"screened on seed{'s' if len(self.screen_seeds) > 1 else ''} "
+                + ", ".join(map(str, self.screen_seeds)))
+        lines = [f"{self.label}: {self.select} ({over}) per grid point"]
         for p in self.points:
             settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in p.params.items())
@@ -130,15 +139,23 @@ def tune(cfgs: Mapping[str, RunConfig] | RunConfig, grid: Mapping[str, Sequence[
          select: str = "val_loss", seeds: Sequence[int] = (0, 1, 2),
          probes: ProbeSpec | None = None, engine: str = "auto",
          device: str | torch.device | None = None, use_cache: bool = True,
-         quiet: bool = False) -> Tuned:
+         quiet: bool = False, screen_seeds: Sequence[int] | None = None) -> Tuned:
     """Choose each config's ``grid`` setting on the validation split; return the chosen records.
 
     ``select`` is ``"val_loss"`` (lowest final validation loss, the default) or ``"val_acc"``
     (highest). Probes (e.g. ``probes.DeadUnits()``) run on every grid point, so the returned
     records carry them. ``quiet=True`` skips printing the report (``Tuned.report()`` has it).
+    ``screen_seeds`` (a subset of ``seeds``): compare the grid points on these seeds only, then
+    train the chosen point on the other seeds too (see the module's docstring).
     """
     if select not in SELECT:
         raise ValueError(f"select={select!r} is invalid: must be one of {', '.join(SELECT)}")
+    seeds = tuple(seeds)
+    if screen_seeds is not None:
+        screen_seeds = tuple(screen_seeds)
+        if not screen_seeds or not set(screen_seeds) <= set(seeds):
+            raise ValueError(f"screen_seeds={screen_seeds!r} is invalid: must be a non-empty "
+                             f"subset of seeds={seeds!r}")
     if isinstance(cfgs, RunConfig):
         cfgs = {"run": cfgs}
     for label, cfg in cfgs.items():
@@ -155,23 +172,32 @@ def tune(cfgs: Mapping[str, RunConfig] | RunConfig, grid: Mapping[str, Sequence[
     probe_spec = probes
     if callable(probes):  # a factory sees the config's own label, not the grid point's
         probe_spec = lambda name: probes(label_of[name])  # noqa: E731
-    out = sweep({names[key]: cfg for key, cfg in runs.items()}, seeds=seeds, probes=probe_spec,
+    compared = screen_seeds or seeds
+    out = sweep({names[key]: cfg for key, cfg in runs.items()}, seeds=compared, probes=probe_spec,
                 device=device, engine=engine, use_cache=use_cache)
     pick = SELECT[select]
-    records: dict[str, list[Record]] = {}
     choices: dict[str, Choice] = {}
     for label in cfgs:
         table = []
         for i, point in enumerate(points):
             mean, std, diverged = _score(out[names[(label, i)]], select)
-            table.append(GridPoint(point, mean, std, diverged, len(seeds)))
+            table.append(GridPoint(point, mean, std, diverged, len(compared)))
         valid = [p for p in table if p.valid]
         if not valid:
             raise RuntimeError(f"{label}: every grid point diverged or has no {select}; try a "
                                f"grid of smaller values (grid: {dict(grid)})")
         best = pick(valid, key=lambda p: p.mean)
-        choices[label] = Choice(label, select, best.params, table)
-        chosen = out[names[(label, points.index(best.params))]]
+        choices[label] = Choice(label, select, best.params, table, screen_seeds)
+    chosen_names = {label: names[(label, points.index(c.params))] for label, c in choices.items()}
+    rest = [s for s in seeds if s not in compared]
+    more = sweep({name: runs[(label, points.index(choices[label].params))]
+                  for label, name in chosen_names.items()}, seeds=rest, probes=probe_spec,
+                 device=device, engine=engine, use_cache=use_cache) if rest else {}
+    records: dict[str, list[Record]] = {}
+    for label, name in chosen_names.items():
+        by_seed = dict(zip(compared, out[name], strict=True))
+        by_seed.update(zip(rest, more.get(name, []), strict=True))
+        chosen = [by_seed[s] for s in seeds]
         for s, r in zip(seeds, chosen, strict=True):
             r.label = f"{label} (seed {s})"
         records[label] = chosen
