@@ -124,10 +124,14 @@ def main(argv: list[str] | None = None) -> None:
     passes = 1 if args.cold_only else 2
     results: list[list[tuple[float, dict[int, float], str | None]]] = [[] for _ in notebooks]
     walls = []
+    # Executed in the order the site build reads them: Sphinx sorts the document names, and
+    # scripts/build_book.py hands each free worker the next one.
+    order = sorted(range(len(notebooks)), key=lambda i: str(notebooks[i].relative_to(ROOT)))
     for _ in range(passes):
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            for i, res in enumerate(pool.map(lambda nb: execute(nb, timeout), notebooks)):
+            done = pool.map(lambda i: execute(notebooks[i], timeout), order)
+            for i, res in zip(order, done, strict=True):
                 results[i].append(res)
         walls.append(time.perf_counter() - start)
     print(f"{'notebook':<36} {'cold s':>8}" + (f" {'warm s':>8}" if passes == 2 else ""))

@@ -80,8 +80,9 @@ class Choice:
         for p in self.points:
             settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in p.params.items())
-            score = (f"{p.mean:.4f} ± {p.std:.4f}" if p.diverged < p.seeds
-                     else "diverged".rjust(17))
+            score = ("diverged".rjust(17) if p.diverged == p.seeds
+                     else f"{p.mean:.4f}".ljust(17) if p.seeds == 1  # no spread over one seed
+                     else f"{p.mean:.4f} ± {p.std:.4f}")
             note = f"  ({p.diverged}/{p.seeds} seeds diverged: excluded)" if p.diverged else ""
             mark = "  <- chosen" if p.params == self.params else ""
             lines.append(f"    {settings:32s} {score}{note}{mark}")
