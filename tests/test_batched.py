@@ -140,7 +140,7 @@ def test_layer_stats_match_probe_and_grad_norms(data) -> None:
         assert [(r.step, r.layer) for r in rows] == [(r.step, r.layer) for r in ref]
         assert [(r.step, r.layer) for r in rows][:2] == [(0, "blocks.0.act"), (0, "blocks.1.act")]
         for a, b in zip(rows, ref, strict=True):
-            for k in ("mean", "std", "zero_frac", "second_moment", "dead_frac"):
+            for k in ("mean", "std", "zero_frac", "second_moment", "dead_frac", "negative_frac"):
                 assert getattr(a, k) == pytest.approx(getattr(b, k), rel=1e-4, abs=1e-5), k
         norms = got.grad_norms
         assert {(r.step, r.layer) for r in norms} == {
@@ -201,8 +201,8 @@ def test_normalised_and_residual_members_match_single_runs(opt: str, change: dic
         assert [(r.step, r.layer) for r in g.layer_stats] == [
             (r.step, r.layer) for r in want.layer_stats]
         for a, b in zip(g.layer_stats, want.layer_stats, strict=True):
-            assert (a.mean, a.std, a.zero_frac, a.dead_frac) == pytest.approx(
-                (b.mean, b.std, b.zero_frac, b.dead_frac), rel=2e-2 if loose else 1e-3,
+            assert (a.mean, a.std, a.zero_frac, a.dead_frac, a.negative_frac) == pytest.approx(
+                (b.mean, b.std, b.zero_frac, b.dead_frac, b.negative_frac), rel=2e-2 if loose else 1e-3,
                 abs=5e-3 if loose else 1e-4)
 
 
@@ -299,3 +299,27 @@ def test_cuda_matches_cpu_and_bf16_runs() -> None:
         assert_same_run(got, want)
     low = engine.train_many(cfgs, gpu_data, bf16=True, compile=True)
     assert all(torch.isfinite(torch.tensor(r.test_loss)).all() for r in low)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "prelu"])
+def test_negative_fraction_matches_the_probe_for_units_that_cannot_die(data, activation) -> None:
+    """``negative_frac`` (pre-activation below 0 on every probe input) is what ``probes.DeadUnits``
+    calls negative: a leaky unit there is not dead, so the two fractions differ."""
+    cfg = BASE.replace(**{"model.activation": activation, "model.bias_init": -3.0,
+                          "train.steps": 60})
+    cfgs = [cfg.replace(**{"train.seed": s}) for s in (0, 1)]
+    inst = engine.Instrumentation(every=30, n_probe=300, per_unit_dead=True)
+    got = engine.train_many(cfgs, data, instrument=inst)
+    for g, c in zip(got, cfgs, strict=True):
+        want = experiments.run(c, probes=[LayerStats(every=30, n_probe=300, per_unit_dead=True),
+                                          rc.probes.DeadUnits(every=30, n_probe=300)],
+                               use_cache=False)
+        for a, b in zip(g.layer_stats, want.layer_stats, strict=True):
+            assert (a.step, a.layer) == (b.step, b.layer)
+            assert a.negative_frac == pytest.approx(b.negative_frac, abs=1e-6)
+            assert a.dead_frac == b.dead_frac == 0.0  # a leaky unit is never exactly 0
+        # the probe's per-unit checks count the same units as negative
+        ends = [row for row in want.layer_stats if row.step == c.train.steps]
+        assert sum(r.negative_frac for r in ends) / len(ends) == pytest.approx(
+            want.unit_fraction("negative"))
+    assert any(r.negative_frac > 0 for g in got for r in g.layer_stats)  # the test sees some

@@ -259,3 +259,16 @@ def test_inplace_relu_demo() -> None:
     demo = sp.inplace_relu_demo()
     assert demo["after_linear_ok"] is True and demo["hook_saw_zeros"] is True
     assert "modified by an inplace operation" in demo["after_sigmoid_error"]
+
+
+def test_born_dead_curve_is_one_pass_of_the_deepest_networks() -> None:
+    depths = [1, 4, 7, 10]
+    curve = sp.born_dead_curve(depths, 2, trials=4000, seed=3)
+    # the single-depth estimate is the same pass cut at that depth
+    assert curve[-1] == sp.born_dead_monte_carlo(10, 2, trials=4000, seed=3)
+    assert curve == sorted(curve)  # a network dead by layer d is dead at every deeper layer
+    exact = [sp.born_dead_probability(d, 2) for d in depths]
+    assert all(abs(m - p) < 4 * (p * (1 - p) / 4000) ** 0.5 + 1e-3
+               for m, p in zip(curve, exact, strict=True))
+    with pytest.raises(ValueError, match=r"depths=\[0\] is invalid"):
+        sp.born_dead_curve([0], 2)

@@ -141,7 +141,8 @@ class Probe(Callback):
 class LayerStats(Probe):
     """Every ``every`` steps (and at step 0), each targeted layer's activation statistics on the
     first ``n_probe`` training samples (``records.LayerStat``; ``per_unit_dead`` adds each layer's
-    dead fraction on that batch)."""
+    dead fraction on that batch and, for the ``act`` layers of ``models.MLP``, the fraction of
+    units whose pre-activation is negative on all of it, as ``unit_checks`` defines them)."""
 
     every: int = 50
     n_probe: int = 512
@@ -150,10 +151,20 @@ class LayerStats(Probe):
 
     def _record(self, state: TrainState) -> None:
         x = state.data.x_train[: self.n_probe]
-        for name, a in activations(state.model, x, self.target).items():
+        wanted = self.target == "act" and self.per_unit_dead
+        outs = activations(state.model, x, lambda n, _m: n.endswith((".act", ".norm"))) \
+            if wanted else activations(state.model, x, self.target)
+        for name, a in outs.items():
+            if wanted and not name.endswith(".act"):
+                continue
             dead = stats.dead_fraction(a) if self.per_unit_dead else None
+            negative = None
+            norm = f"{name.rsplit('.', 1)[0]}.norm"  # what the activation receives
+            if wanted and norm in outs:
+                negative = (_columns(outs[norm]) < 0).all(dim=0).double().mean().item()
             state.result.layer_stats.append(
-                LayerStat(step=state.step, layer=name, dead_frac=dead, **stats.summarize(a)))
+                LayerStat(step=state.step, layer=name, dead_frac=dead, negative_frac=negative,
+                          **stats.summarize(a)))
 
     def on_train_start(self, state: TrainState) -> None:
         self._record(state)

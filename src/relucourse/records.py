@@ -33,8 +33,10 @@ class RecordError(ValueError):
 class LayerStat:
     """One hidden layer's activation statistics on a probe batch at one step (``probes.LayerStats``).
 
-    ``dead_frac`` is the fraction of units that are exactly zero on the whole probe batch; it is
-    only measured when asked for (``per_unit_dead=True``).
+    ``dead_frac`` is the fraction of units that are exactly zero on the whole probe batch, and
+    ``negative_frac`` the fraction whose pre-activation (what the activation receives) is below 0
+    on the whole batch (for ReLU the same units; a leaky unit there is alive but on its negative
+    side everywhere); both only when asked for (``per_unit_dead=True``).
     """
 
     step: int
@@ -44,6 +46,7 @@ class LayerStat:
     zero_frac: float
     second_moment: float
     dead_frac: float | None = None
+    negative_frac: float | None = None
 
 
 @dataclass(frozen=True)

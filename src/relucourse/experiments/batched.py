@@ -261,14 +261,18 @@ class StackedMLP:
         parts = h.split([stop - start for start, stop, _ in self.groups])
         return torch.cat([act(part) for part, (_, _, act) in zip(parts, self.groups, strict=True)])  # type: ignore[misc]
 
-    def hidden(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def hidden(self, x: torch.Tensor, pres: list[torch.Tensor] | None = None
+               ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Every block's activation output, (M, B, width) each (what ``probes.LayerStats``
-        records as ``blocks.i.act``), and the last block's output after its shortcut."""
+        records as ``blocks.i.act``), and the last block's output after its shortcut. A list
+        passed as ``pres`` receives each block's pre-activation (what the activation gets)."""
         outs, h = [], x
         for i in range(self.depth):
             z = self._linear(h, f"blocks.{i}.linear")
             if self.norm is not None:
                 z = self._normalise(z, i)
+            if pres is not None:
+                pres.append(z)
             a = self._activate(z, i)
             outs.append(a)
             h = h + a if self.skips[i] else a
@@ -329,16 +333,18 @@ def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
 
 @torch.no_grad()
 def _layer_stats(model: StackedMLP, probe: torch.Tensor, per_unit_dead: bool) -> torch.Tensor:
-    """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac],
-    measured in eval mode (as ``probes.activations`` measures them)."""
+    """(layers, stats, M) on the device: mean, std, zero_frac, second_moment[, dead_frac,
+    negative_frac], measured in eval mode (as ``probes.activations`` measures them)."""
     rows = []
+    pres: list[torch.Tensor] = []
     with model.evaluating():
-        outs = model.hidden(probe)[0]
-    for a in outs:
+        outs = model.hidden(probe, pres)[0]
+    for a, z in zip(outs, pres, strict=True):
         flat = a.float().flatten(1)
         cols = [flat.mean(1), flat.std(1), (flat == 0).float().mean(1), flat.pow(2).mean(1)]
         if per_unit_dead:
             cols.append((a == 0).all(dim=1).float().mean(1))
+            cols.append((z < 0).all(dim=1).float().mean(1))
         rows.append(torch.stack(cols))
     return torch.stack(rows)
 
@@ -517,7 +523,7 @@ def train_many(
     eval_steps = [s for s in range(1, tcfg.steps + 1) if s % tcfg.eval_every == 0 or s == tcfg.steps]
     stat_names = ["mean", "std", "zero_frac", "second_moment"]
     if instrument and instrument.per_unit_dead:
-        stat_names.append("dead_frac")
+        stat_names += ["dead_frac", "negative_frac"]
     results = []
     for m, (label, cfg) in enumerate(zip(labels, cfgs, strict=True)):
         # As the loop does: stop at the first evaluation whose training loss is not finite.

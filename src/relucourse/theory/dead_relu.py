@@ -83,16 +83,30 @@ def born_dead_monte_carlo(depth: int, width: int, trials: int = 2000, n_inputs: 
     2/fan_in (any symmetric law gives the same probability; this scale only keeps magnitudes
     stable), inputs are standard normal, float64 so no unit is zeroed by underflow.
     """
+    return born_dead_curve([depth], width, trials, n_inputs, in_features, seed)[0]
+
+
+def born_dead_curve(depths: Sequence[int], width: int, trials: int = 2000, n_inputs: int = 1,
+                    in_features: int = 10, seed: int = 0) -> list[float]:
+    """``born_dead_monte_carlo`` at every depth in ``depths``, from one set of ``trials`` networks
+    of the largest depth: a network's first d layers are a random depth-d network, so one pass
+    gives the whole curve (instead of one pass per depth; the estimates are then correlated
+    across depths, each still unbiased)."""
+    if not depths or min(depths) < 1:
+        raise ValueError(f"depths={list(depths)!r} is invalid: must be non-empty, each >= 1")
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(trials, n_inputs, in_features, generator=g, dtype=torch.float64)
     dead = torch.zeros(trials, dtype=torch.bool)
+    by_depth: dict[int, float] = {}
     fan_in = in_features
-    for _ in range(depth):
+    for layer in range(1, max(depths) + 1):
         w = torch.randn(trials, fan_in, width, generator=g, dtype=torch.float64)
         h = torch.relu(torch.bmm(h, w * (2.0 / fan_in) ** 0.5))
         dead |= (h == 0).flatten(1).all(dim=1)
         fan_in = width
-    return dead.double().mean().item()
+        if layer in depths:
+            by_depth[layer] = dead.double().mean().item()
+    return [by_depth[d] for d in depths]
 
 
 @quiz_answer
