@@ -133,6 +133,12 @@ def test_ratio_report_prints_the_medians_and_their_ratio() -> None:
     ]
     assert timing.ratio(t, "sigmoid", "relu") == pytest.approx(2.0)
     assert "relu / sigmoid = 0.50x" in timing.ratio_report(t, "relu", "sigmoid")
+    # the fastest samples instead: 1.1 / 0.5
+    assert timing.ratio(t, "sigmoid", "relu", stat="min") == pytest.approx(2.2)
+    assert timing.ratio_report(t, "sigmoid", "relu", stat="min").splitlines()[-1] == (
+        "sigmoid / relu = 2.20x (fastest samples)")
+    with pytest.raises(ValueError, match="stat='mean' is invalid: must be one of median, min"):
+        timing.ratio(t, "sigmoid", "relu", stat="mean")
 
 
 def test_ratio_of_a_zero_median_and_unknown_names() -> None:
