@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     passes = 1 if args.cold_only else 2
     results: list[list[tuple[float, dict[int, float], str | None]]] = [[] for _ in notebooks]
     walls = []
-    # Executed in the order the site build reads them: Sphinx sorts the document names, and
-    # scripts/build_book.py hands each free worker the next one.
+    # Executed in the order the site build starts them (scripts/build_book.py's reading_order:
+    # chapters, then labs, then quizzes, each in name order), the next one to the first free job.
     order = sorted(range(len(notebooks)), key=lambda i: str(notebooks[i].relative_to(ROOT)))
     for _ in range(passes):
         start = time.perf_counter()

@@ -13,7 +13,10 @@ processes (default: the machine's cores, at most 4); ``BOOK_JOBS=1`` is the plai
 Sphinx hands its workers documents in chunks of up to ten, in name order, so on two cores one
 worker got chapters 1 to 7 (most of the course's computing) and the other the short rest: the
 build took as long as those seven notebooks one after another. ``one_document_per_chunk`` gives
-each worker one document at a time, so whichever worker is free takes the next one.
+each worker one document at a time, so whichever worker is free takes the next one, and orders
+them so that they *start* in ``reading_order``: chapters first (the longest notebooks), then
+labs, then the rest. (Sphinx starts its first ``nproc`` tasks in order and every later one last
+in, first out, so left alone the last document would start third and the longest chapters last.)
 
 Each kernel gets ``cores // jobs`` torch threads (``OMP_NUM_THREADS``, unless it is set): two
 kernels of two threads each on two cores spin-wait on each other's cores, which made the unit
@@ -43,11 +46,22 @@ def threads_per_kernel(jobs: int) -> str:
     return os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
 
 
+def reading_order(docnames: Sequence[str]) -> list[str]:
+    """The order in which the workers should start the documents: chapters (the longest
+    notebooks, in name order, so chapter 2 starts at once), then labs, quizzes, and the markdown
+    pages last. ``bench_course.py`` executes its notebooks in the same order."""
+    group = {"chapters": 0, "labs": 1, "quizzes": 2}
+    return sorted(docnames, key=lambda name: (group.get(name.split("/")[0], 3), name))
+
+
 def one_document_per_chunk(arguments: Sequence[str], nproc: int, maxbatch: int = 10
                            ) -> list[list[str]]:
     """A stand-in for ``sphinx.util.parallel.make_chunks``: every document is its own chunk (one
-    worker process reads, and so executes, one notebook), in the order Sphinx gives them."""
-    return [[name] for name in arguments]
+    worker process reads, and so executes, one notebook). ``ParallelTasks`` starts the first
+    ``nproc`` tasks it is given at once and each later one last in, first out (``dict.popitem``),
+    so the rest go in reversed: the documents then start in ``reading_order``."""
+    order = reading_order(arguments)
+    return [[name] for name in order[:nproc] + order[nproc:][::-1]]
 
 
 def main(argv: list[str]) -> None:

@@ -125,11 +125,36 @@ def test_each_kernel_gets_its_share_of_the_cores(monkeypatch) -> None:
     assert build_book.threads_per_kernel(2) == "3"
 
 
-def test_each_worker_reads_one_document_at_a_time() -> None:
+def _started(docs: list[str]) -> float:
+    import time
+
+    started = time.monotonic()
+    time.sleep(0.2)  # long enough that both workers are busy while the rest wait
+    return started
+
+
+def test_each_worker_reads_one_document_at_a_time_chapters_first() -> None:
+    """Sphinx's own chunking gives two workers chunks of ten; ours gives each one document, and
+    Sphinx's real ``ParallelTasks`` then *starts* them in ``reading_order``."""
     import sphinx.builders
+    from sphinx.util.parallel import ParallelTasks
 
     build_book = load_script()
-    docs = [f"doc{i}" for i in range(21)]
-    # Sphinx's own chunking: two chunks of ten and one of one, for two workers
-    assert [len(c) for c in sphinx.builders.make_chunks(docs, 2)] == [10, 10, 1]
-    assert build_book.one_document_per_chunk(docs, 2) == [[d] for d in docs]
+    docs = sorted(["bibliography", "intro", "performance", "quizzes/index", "labs/02_lab",
+                   "labs/03_lab", "chapters/01_a", "chapters/02_b", "chapters/03_c"])
+    assert [len(c) for c in sphinx.builders.make_chunks(docs, 2)] == [4, 4, 1]
+    want = build_book.reading_order(docs)
+    assert want[:3] == ["chapters/01_a", "chapters/02_b", "chapters/03_c"]
+    assert want[-3:] == ["bibliography", "intro", "performance"]
+    chunks = build_book.one_document_per_chunk(docs, 2)
+    assert sorted(c[0] for c in chunks) == docs and all(len(c) == 1 for c in chunks)
+    starts: dict[str, float] = {}
+    tasks = ParallelTasks(2)
+    for chunk in chunks:
+        tasks.add_task(_started, chunk, lambda c, t: starts.__setitem__(c[0], t))
+    tasks.join()
+    # both workers free up together, so documents start in pairs: compare the waves
+    first = min(starts.values())
+    wave = {doc: round((t - first) / 0.2) for doc, t in starts.items()}
+    assert sorted(starts, key=lambda doc: (wave[doc], want.index(doc))) == want
+    assert max(wave.values()) == 4  # nine documents, two at a time
