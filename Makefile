@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 # 4; BOOK_JOBS=1 is the plain serial build). See scripts/build_book.py.
 JB_BUILD := $(BIN)/python scripts/build_book.py
 
-## The site at full size on any machine (about 9 minutes cold on a 2-core Xeon; see performance.md).
+## The site at full size on any machine (about 9.5 minutes cold on a 2-core Xeon; see performance.md).
 ## RELUCOURSE_FAST=1 make book builds the fast, small-model site in a few minutes.
 book: env
 	RELUCOURSE_FAST=$${RELUCOURSE_FAST:-0} RELUCOURSE_STATIC=1 $(JB_BUILD) . -W -n --keep-going
