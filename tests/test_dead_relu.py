@@ -160,12 +160,15 @@ def test_matmul_timings_compare_four_kernels_interleaved(monkeypatch: pytest.Mon
 
     def spy(fns, **kwargs):
         calls.extend(fns)
+        assert torch.get_num_threads() == 1  # timed on one thread
         out = real(fns, **kwargs)
         assert torch.allclose(fns["dense_with_zeros"](), fns["sparse_csr"](), atol=1e-3)
         return out
 
     monkeypatch.setattr(sp, "interleaved", spy)
+    threads = torch.get_num_threads()
     t = sp.matmul_timings(128, 0.5, repeats=3)
+    assert torch.get_num_threads() == threads  # and restored
     assert calls == ["dense", "dense_with_zeros", "sparse_csr", "sparse_csr_convert"]
     assert set(t) == set(calls) and all(v.repeats == 3 and v.min_s > 0 for v in t.values())
     # 99% zeros: CSR skips almost all the work (a wide margin: ~100x fewer multiply-adds)
