@@ -257,7 +257,8 @@ class StackedMLP:
         if len(self.groups) == 1:
             return self.groups[0][2](h)  # type: ignore[misc]
         # split, not h[start:stop]: a slice's backward fills a zero tensor of the whole stack's
-        # size per group, split's is one cat (measured: about a third of a mixed stack's step).
+        # size per group, split's is one cat (measured: those zero-fills alone were 12% of the
+        # CPU time of a 60-member, 10-layer stack with three activations).
         parts = h.split([stop - start for start, stop, _ in self.groups])
         return torch.cat([act(part) for part, (_, _, act) in zip(parts, self.groups, strict=True)])  # type: ignore[misc]
 
