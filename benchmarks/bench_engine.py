@@ -78,11 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     cfgs = sweep_configs(sizes[0], steps)
     threads = torch.get_num_threads()
     ref = run_loop(cfgs, data)
-    torch.set_num_threads(1 if threads > 1 else 2)
-    other = run_loop(cfgs, data)
-    torch.set_num_threads(threads)
+    with rc.timing.threads(1 if threads > 1 else 2):
+        other = run_loop(cfgs, data)
     diff = max(abs(a.final_test_acc - b.final_test_acc) for a, b in zip(ref, other, strict=True))
-    print(f"rounding yardstick: loop vs loop with {torch.get_num_threads()} -> "
+    print(f"rounding yardstick: loop vs loop with {threads} -> "
           f"{1 if threads > 1 else 2} threads, N={sizes[0]}: max |d acc| = {diff:.4f}")
     print("ratio = loop time / engine time for the same N models, measured back to back.")
 

@@ -154,3 +154,13 @@ def test_ratio_report_on_measured_timings() -> None:
     report = timing.ratio_report(t, "sleep", "none")
     assert report.startswith("sleep: median ") and "\nnone: median " in report
     assert f"sleep / none = {timing.ratio(t, 'sleep', 'none'):.2f}x" in report
+
+
+def test_threads_sets_the_count_for_the_block_and_restores_it() -> None:
+    before = torch.get_num_threads()
+    with timing.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"), timing.threads(1):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before  # restored after an error too

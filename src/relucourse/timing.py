@@ -15,15 +15,28 @@ ratio survives it. Print ``ratio_report`` before asserting, so a failure shows t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 
 from relucourse.activations import get_activation
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch threads, then restore the previous count. A multi-threaded
+    kernel waits for its slowest thread, so on a loaded machine one thread times more steadily."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def synchronize(device: torch.device | str) -> None:
@@ -136,7 +149,9 @@ def ratio(timings: Mapping[str, Timing], num: str, den: str, stat: str = "median
     ``stat="min"`` divides the fastest samples instead: on a machine busy with other work a
     sample is only ever slowed down, so the fastest one is the least disturbed (as ``timeit``
     advises); with a few samples per callable, medians of short operations on two loaded cores
-    were seen to swing by a factor 5 (chapter 6's stress test), their minima by a few percent.
+    were seen to swing by a factor 5 (chapter 6's stress test), their minima far less. (An
+    operation whose own speed changes from run to run still moves: Mish alone measured 1.1 to
+    10 times SiLU by its fastest samples on one Intel Xeon.)
     """
     top, bottom = _stat(_pick(timings, num), stat), _stat(_pick(timings, den), stat)
     return top / bottom if bottom > 0 else math.inf

@@ -319,16 +319,16 @@ def _evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor,
     """(2, M): mean test cross-entropy and accuracy of every member (in eval mode, as
     ``train.evaluate``), left on the device."""
     loss_sum = correct = None
-    for start in range(0, len(y), batch_size):
-        with model.evaluating():
+    with model.evaluating():
+        for start in range(0, len(y), batch_size):
             logits = model(x[start : start + batch_size])
-        target = y[start : start + batch_size]
-        m, b, c = logits.shape
-        loss = F.cross_entropy(logits.reshape(m * b, c), target.repeat(m),
-                               reduction="none").view(m, b).sum(1)
-        hits = (logits.argmax(-1) == target).sum(1)
-        loss_sum = loss if loss_sum is None else loss_sum + loss
-        correct = hits if correct is None else correct + hits
+            target = y[start : start + batch_size]
+            m, b, c = logits.shape
+            loss = F.cross_entropy(logits.reshape(m * b, c), target.repeat(m),
+                                   reduction="none").view(m, b).sum(1)
+            hits = (logits.argmax(-1) == target).sum(1)
+            loss_sum = loss if loss_sum is None else loss_sum + loss
+            correct = hits if correct is None else correct + hits
     return torch.stack([loss_sum / len(y), correct.float() / len(y)])  # type: ignore[operator]
 
 

@@ -23,6 +23,7 @@ Folder: ``RELUCOURSE_CACHE`` or ``~/.cache/relucourse``; ``RELUCOURSE_CACHE=off`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -88,25 +89,25 @@ def source_hash() -> str:
     """
     from relucourse import __version__
 
-    for attempt in range(3):
-        # A file deleted between the listing and the read (another process removing a
-        # temporary module) is not part of the source any more: list again.
-        try:
-            files = _source_files()
-            signature = tuple((str(p.relative_to(PACKAGE_DIR)), (s := p.stat()).st_size,
-                               s.st_mtime_ns) for p in files)
-            if signature not in _SOURCE_MEMO:
-                digest = hashlib.sha256(__version__.encode())
-                for path, (name, _, _) in zip(files, signature, strict=True):
-                    digest.update(name.encode())
-                    digest.update(path.read_bytes())
-                _SOURCE_MEMO.clear()
-                _SOURCE_MEMO[signature] = digest.hexdigest()[:16]
-            return _SOURCE_MEMO[signature]
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    # A file deleted between the listing and the read (another process removing a temporary
+    # module) is not part of the source any more: list again, twice at most.
+    for _ in range(2):
+        with contextlib.suppress(FileNotFoundError):
+            return _hash_of(_source_files(), __version__)
+    return _hash_of(_source_files(), __version__)
+
+
+def _hash_of(files: list[Path], version: str) -> str:
+    signature = tuple((str(p.relative_to(PACKAGE_DIR)), (s := p.stat()).st_size, s.st_mtime_ns)
+                      for p in files)
+    if signature not in _SOURCE_MEMO:
+        digest = hashlib.sha256(version.encode())
+        for path, (name, _, _) in zip(files, signature, strict=True):
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+        _SOURCE_MEMO.clear()
+        _SOURCE_MEMO[signature] = digest.hexdigest()[:16]
+    return _SOURCE_MEMO[signature]
 
 
 # --- keys -----------------------------------------------------------------------------------

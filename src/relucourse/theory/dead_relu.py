@@ -46,7 +46,7 @@ from relucourse.answers import quiz_answer
 from relucourse.config import ModelConfig
 from relucourse.experiments import init_model
 from relucourse.records import Record
-from relucourse.timing import Timing, interleaved
+from relucourse.timing import Timing, interleaved, threads
 
 
 @quiz_answer
@@ -157,20 +157,11 @@ def matmul_timings(n: int = 512, zero_frac: float = 0.5, repeats: int = 10,
     Intel Xeon, with two threads, the product with zeros measured 2.3 times the dense one in the
     stress test, and on one thread the two agreed within 10 %.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _matmul_timings(n, zero_frac, repeats, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _matmul_timings(n: int, zero_frac: float, repeats: int, seed: int) -> dict[str, Timing]:
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(n, n, generator=g)
     b = torch.randn(n, n, generator=g)
     a_zeroed = a * (torch.rand(n, n, generator=g) >= zero_frac)
-    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+    with warnings.catch_warnings(), threads(1):  # "Sparse CSR tensor support is in beta state"
         warnings.simplefilter("ignore", UserWarning)
         a_csr = a_zeroed.to_sparse_csr()
         return interleaved({
